@@ -32,6 +32,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from synthetic import section4, section4_claims  # noqa: E402
 from synthetic.experiment import Experiment, run_cached  # noqa: E402
 from synthetic.store import atomic_write_bytes, atomic_write_text  # noqa: E402
 from theory.claims import Claim  # noqa: E402
@@ -43,6 +44,21 @@ def _symbolic_claims(config, arrays):
     return symbolic.run_all()
 
 
+def _fig4_config(quick):
+    return {"alpha1": section4.fig4_config(1.0, quick), "alpha0": section4.fig4_config(0.0, quick)}
+
+
+def _figures(draw):
+    """Lazy figure wiring: ``draw(figures_module, config, arrays) -> {name: Figure}``."""
+
+    def figures(config, arrays):
+        from figures import section4 as fig
+
+        return draw(fig, config, arrays)
+
+    return figures
+
+
 EXPERIMENTS: dict[str, Experiment] = {
     "symbolic": Experiment(
         name="symbolic",
@@ -51,6 +67,41 @@ EXPERIMENTS: dict[str, Experiment] = {
         run=lambda config, progress: {},
         claims=_symbolic_claims,
         cache=False,
+    ),
+    "fig4": Experiment(
+        name="fig4",
+        description="figure 4: six methods of table 1, alpha = 1 and 0, 5 seeds x 2000 GD steps",
+        config=_fig4_config,
+        run=section4.run_fig4,
+        claims=section4_claims.fig4_claims,
+        figures=_figures(lambda fig, c, a: {"fig4": fig.fig4(a)}),
+    ),
+    "fig9": Experiment(
+        name="fig9",
+        description="figure 9: forget KL along the figure-4 runs (appendix B.1)",
+        config=_fig4_config,
+        run=section4.run_fig4,
+        claims=section4_claims.fig9_claims,
+        figures=_figures(lambda fig, c, a: {"fig9": fig.fig9(a)}),
+        cache_name="fig4",
+    ),
+    "fig3": Experiment(
+        name="fig3",
+        description="figure 3: NPO with beta in {0.01, ..., 1} approaches GA (Proposition 1)",
+        config=section4.fig3_config,
+        run=section4.run_grid_experiment,
+        claims=section4_claims.fig3_claims,
+        figures=_figures(lambda fig, c, a: {"fig3": fig.fig3(a)}),
+    ),
+    "gridsearch": Experiment(
+        name="gridsearch",
+        description="learning-rate x beta grid search of section 4, best setting per method",
+        config=section4.gridsearch_config,
+        run=section4.run_grid_experiment,
+        claims=section4_claims.gridsearch_claims,
+        figures=_figures(
+            lambda fig, c, a: {"gridsearch": fig.gridsearch(a, section4_claims.best_settings(a))}
+        ),
     ),
 }
 

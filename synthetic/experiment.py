@@ -41,6 +41,8 @@ class Experiment:
       claims: ``(config, arrays) -> [Claim]``.
       figures: ``(config, arrays) -> {figure_name: matplotlib Figure}``.
       cache: whether ``run``'s arrays are saved and reused (off for cheap experiments).
+      cache_name: the name results are cached under (default ``name``); two experiments
+        that read the same runs (figures 4 and 9) share it, so the runs happen once.
     """
 
     name: str
@@ -50,6 +52,7 @@ class Experiment:
     claims: Callable[[dict, Arrays], list]
     figures: Callable[[dict, Arrays], dict] = _no_figures
     cache: bool = True
+    cache_name: Optional[str] = None
 
 
 def run_cached(
@@ -60,11 +63,12 @@ def run_cached(
     Returns:
       ``(arrays, from_cache)``.
     """
+    name = exp.cache_name or exp.name
     if exp.cache and folder is not None:
-        arrays = store.load(folder, exp.name, config)
+        arrays = store.load(folder, name, config)
         if arrays is not None:
             return arrays, True
     arrays = exp.run(config, progress)
     if exp.cache and folder is not None:
-        store.save(folder, exp.name, config, arrays)
+        store.save(folder, name, config, arrays)
     return arrays, False

@@ -1,0 +1,91 @@
+"""Numpy-only analysis of recorded trajectories: seed means, Pareto frontiers and their areas.
+
+No JAX and no training here, so that ``figures/`` and the claim checks can share it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "seed_mean",
+    "pareto_frontier",
+    "frontier_curve",
+    "frontier_area",
+    "frontier_gap",
+    "first_step_below",
+]
+
+
+def seed_mean(values: np.ndarray) -> np.ndarray:
+    """Mean over the leading seed axis, ignoring NaN (runs after divergence are NaN)."""
+    values = np.asarray(values, float)
+    with np.errstate(invalid="ignore"):
+        counts = np.sum(np.isfinite(values), axis=0)
+        total = np.nansum(values, axis=0)
+    return np.where(counts > 0, total / np.maximum(counts, 1), np.nan)
+
+
+def pareto_frontier(forget: np.ndarray, retain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The lower-left Pareto frontier of points ``(forget, retain)`` (both to be minimised).
+
+    Returns:
+      ``(forget, retain)`` of the non-dominated points, sorted by increasing forget distance
+      (so retain distance decreases along it).
+    """
+    f = np.asarray(forget, float).ravel()
+    r = np.asarray(retain, float).ravel()
+    ok = np.isfinite(f) & np.isfinite(r)
+    f, r = f[ok], r[ok]
+    order = np.lexsort((r, f))
+    f, r = f[order], r[order]
+    keep = r < np.minimum.accumulate(np.concatenate([[np.inf], r[:-1]]))
+    return f[keep], r[keep]
+
+
+def frontier_curve(forget, retain, levels: np.ndarray, cap: float) -> np.ndarray:
+    """``R(f) = min{retain : forget <= f}`` along a trajectory, at each forget level ``f``.
+
+    Levels no point reaches get ``cap``.
+    """
+    pf, pr = pareto_frontier(forget, retain)
+    idx = np.searchsorted(pf, np.asarray(levels, float), side="right") - 1
+    return np.where(idx >= 0, pr[np.clip(idx, 0, None)] if len(pr) else cap, cap)
+
+
+def frontier_area(forget, retain, *, f_lo: float, f_hi: float, cap: float, n: int = 200) -> float:
+    """Mean of :func:`frontier_curve` over ``n`` log-spaced forget levels in ``[f_lo, f_hi]``.
+
+    The average best retain distance at equal forgetting; lower is a better frontier. Levels
+    a method never reaches count as ``cap``.
+    """
+    if not (0 < f_lo < f_hi):
+        raise ValueError(f"need 0 < f_lo < f_hi, got f_lo={f_lo}, f_hi={f_hi}")
+    levels = np.geomspace(f_lo, f_hi, n)
+    return float(np.mean(frontier_curve(forget, retain, levels, cap)))
+
+
+def frontier_gap(forget_a, retain_a, forget_b, retain_b, *, n: int = 200) -> float:
+    """How far frontier A lies below frontier B where both are defined (> 0: A is better).
+
+    Both frontiers are evaluated at ``n`` log-spaced forget levels spanning their common
+    range, from the larger of the two smallest forget distances reached to the larger of the
+    two starting ones; the result is the mean of ``R_B(f) - R_A(f)``. Comparing only where
+    both exist avoids rewarding or punishing a method for levels the other never reaches.
+    """
+    fa, fb = np.asarray(forget_a, float), np.asarray(forget_b, float)
+    lo = max(np.nanmin(fa), np.nanmin(fb))
+    hi = max(np.nanmax(fa), np.nanmax(fb))
+    if not lo < hi:
+        return 0.0
+    levels = np.geomspace(lo, hi, n)
+    cap = np.nan  # unreachable by construction: every level is >= both minima
+    ra = frontier_curve(forget_a, retain_a, levels, cap)
+    rb = frontier_curve(forget_b, retain_b, levels, cap)
+    return float(np.mean(rb - ra))
+
+
+def first_step_below(values: np.ndarray, steps: np.ndarray, threshold: float):
+    """The first recorded step at which ``values < threshold``, or ``None``."""
+    hits = np.flatnonzero(np.asarray(values) < threshold)
+    return int(np.asarray(steps)[hits[0]]) if hits.size else None
