@@ -100,7 +100,14 @@ EXPERIMENTS: dict[str, Experiment] = {
         run=section4.run_grid_experiment,
         claims=section4_claims.gridsearch_claims,
         figures=_figures(
-            lambda fig, c, a: {"gridsearch": fig.gridsearch(a, section4_claims.best_settings(a))}
+            lambda fig, c, a: {
+                "gridsearch": fig.gridsearch(
+                    a,
+                    section4_claims.best_settings(a),
+                    scores=section4_claims.setting_scores(a),
+                    score_label="area under Pareto curve",
+                )
+            }
         ),
     ),
 }

@@ -211,6 +211,32 @@ class Trajectory:
     diverged_step: jax.Array
 
 
+@jax.custom_vjp
+def _row_logits(theta_F, x_NxF, xt_FxN):
+    """``x @ theta`` computed as ``theta @ x^T`` with a contiguous ``x^T``.
+
+    The same product, but with ``theta`` batched by ``vmap`` both this product and its
+    transpose in the backward pass (``g @ x``) are row-major matrix products, about twice
+    as fast on CPU as the column layout ``jax.grad`` of ``x @ theta`` produces.
+    """
+    return theta_F @ xt_FxN
+
+
+def _row_logits_fwd(theta_F, x_NxF, xt_FxN):
+    return theta_F @ xt_FxN, x_NxF
+
+
+def _row_logits_bwd(x_NxF, g_N):
+    return g_N @ x_NxF, None, None
+
+
+_row_logits.defvjp(_row_logits_fwd, _row_logits_bwd)
+
+
+def _two_class_log_probs(z):
+    return jnp.stack([jax.nn.log_sigmoid(-z), jax.nn.log_sigmoid(z)], axis=-1)
+
+
 def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(tree)]))
 
@@ -222,9 +248,12 @@ def _unlearn(problem: Problem, theta_ref, theta_retr, method: Method, learning_r
     retr_ef = logistic_log_probs(theta_retr, problem.eval_forget)
     retr_er = logistic_log_probs(theta_retr, problem.eval_retain)
 
+    forget_t = jnp.swapaxes(problem.forget, 0, 1) + 0.0
+    retain_t = jnp.swapaxes(problem.retain, 0, 1) + 0.0
+
     def loss_fn(theta):
-        lp_f = logistic_log_probs(theta, problem.forget)
-        lp_r = logistic_log_probs(theta, problem.retain)
+        lp_f = _two_class_log_probs(_row_logits(theta, problem.forget, forget_t))
+        lp_r = _two_class_log_probs(_row_logits(theta, problem.retain, retain_t))
         inputs = LossInputs(
             forget_logp=take_label(lp_f, problem.y_forget),
             forget_ref_logp=take_label(ref_f, problem.y_forget),

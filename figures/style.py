@@ -1,0 +1,191 @@
+"""The look shared by every figure of the toolkit: one colour per method, beta colours, bands.
+
+A method keeps the same colour in every figure so that a reader can follow, say, NPO+RT from
+figure 4 to the grid search without reading legends twice. Families share a hue (PAPER.md
+section 2): gradient ascent in reds and oranges, NPO in blues, DPO in greens, IDK purple,
+KTO browns, SimNPO teal and cyan.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import matplotlib
+import numpy as np
+
+from synthetic.analysis import seed_mean
+
+__all__ = [
+    "METHOD_COLORS",
+    "RC",
+    "apply_style",
+    "style_context",
+    "method_color",
+    "beta_colors",
+    "seed_band",
+    "plot_band",
+]
+
+METHOD_COLORS: dict[str, str] = {
+    # gradient ascent: reds and oranges
+    "GA": "#d62728",
+    "GA+RT": "#ff7f0e",
+    "GA+KL": "#8b0000",
+    # uninformed answer
+    "IDK+RT": "#8e44ad",
+    # DPO: greens
+    "DPO": "#74c476",
+    "DPO+RT": "#2ca02c",
+    "DPO+KL": "#00441b",
+    # KTO: browns
+    "KTO": "#b8860b",
+    "KTO+RT": "#6f4e37",
+    # NPO: blues, the darkest for the paper's best method
+    "NPO": "#4a90d9",
+    "NPO+RT": "#08306b",
+    "NPO+KL": "#9ecae1",
+    # SimNPO: teal and cyan
+    "SimNPO": "#17becf",
+    "SimNPO+RT": "#008080",
+}
+"""The colour of each named method (``theory.methods.METHODS``), the same in every figure."""
+
+RC: dict = {
+    "font.size": 9,
+    "axes.titlesize": 9.5,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+    "figure.titlesize": 10,
+    "axes.grid": True,
+    "axes.grid.which": "major",
+    "grid.color": "#dddddd",
+    "grid.linewidth": 0.6,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "lines.linewidth": 1.6,
+    # read when a figure is created, so saved PNGs (savefig's default dpi is "figure") are sharp
+    "figure.dpi": 150,
+}
+"""rcParams of the toolkit's figures: readable small fonts, a light grid, no top/right spines."""
+
+
+def apply_style() -> None:
+    """Apply :data:`RC` to matplotlib's global rcParams (for notebooks; figures use :func:`style_context`)."""
+    matplotlib.rcParams.update(RC)
+
+
+def style_context():
+    """A context manager in which figures are built with :data:`RC`, leaving global rcParams alone."""
+    return matplotlib.rc_context(RC)
+
+
+def method_color(name: str) -> str:
+    """The colour of method ``name``; ``ValueError`` naming the allowed methods if unknown."""
+    name = str(name)
+    if name not in METHOD_COLORS:
+        close = difflib.get_close_matches(name, METHOD_COLORS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown method name {name!r}.{hint} Allowed: {', '.join(METHOD_COLORS)}")
+    return METHOD_COLORS[name]
+
+
+def beta_colors(betas, cmap: str = "Blues") -> list:
+    """Colours for curves indexed by ``beta``, from a sequential colormap (light = small beta).
+
+    Colours follow the rank of each beta among the distinct values (so equal betas share a
+    colour and close betas on a log grid stay distinguishable), spread over the 35-100% part
+    of ``cmap`` so that the lightest curve stays visible on white.
+
+    Args:
+      betas: sequence of ``K`` numbers.
+    Returns:
+      ``K`` RGBA tuples, in the order of ``betas``.
+    """
+    betas = np.asarray(betas, float).ravel()
+    if betas.size == 0:
+        return []
+    if not np.all(np.isfinite(betas)):
+        raise ValueError(f"betas must be finite, got {betas.tolist()}")
+    distinct = np.unique(betas)
+    rank = np.searchsorted(distinct, betas)
+    positions = np.linspace(0.35, 1.0, len(distinct)) if len(distinct) > 1 else np.array([0.75])
+    colormap = matplotlib.colormaps[cmap]
+    return [tuple(colormap(positions[r])) for r in rank]
+
+
+def seed_band(runs_SxE, kind: str = "se") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seed mean and band edges of ``runs_SxE`` (``S`` seeds x ``E`` evaluations), NaN-safe.
+
+    Non-finite values (a run after it diverged) are left out, so each evaluation uses the seeds
+    that are still finite there; an evaluation with no finite seed gives NaN.
+
+    Args:
+      runs_SxE: array ``(S, E)``.
+      kind: ``"se"`` for mean +- standard error over the finite seeds (``std(ddof=1)/sqrt(n)``,
+        zero width when a single seed is finite), or ``"minmax"`` for the seeds' range.
+    Returns:
+      ``(mean, lower, upper)``, each ``(E,)``.
+    """
+    runs = np.asarray(runs_SxE, float)
+    if runs.ndim != 2:
+        raise ValueError(f"runs_SxE must have shape (seeds, evaluations), got shape {runs.shape}")
+    if kind not in ("se", "minmax"):
+        raise ValueError(f"kind must be 'se' or 'minmax', got {kind!r}")
+    mean = seed_mean(runs)
+    finite = np.isfinite(runs)
+    n = finite.sum(axis=0)
+    if kind == "minmax":
+        lower = np.where(n > 0, np.min(np.where(finite, runs, np.inf), axis=0), np.nan)
+        upper = np.where(n > 0, np.max(np.where(finite, runs, -np.inf), axis=0), np.nan)
+        return mean, lower, upper
+    dev = np.where(finite, runs - mean, 0.0)
+    var = np.sum(dev**2, axis=0) / np.maximum(n - 1, 1)
+    se = np.where(n > 1, np.sqrt(var / np.maximum(n, 1)), 0.0)
+    return mean, mean - se, mean + se
+
+
+def plot_band(ax, x, runs_SxE, color, label, *, kind: str = "se", band_alpha: float = 0.18, log=None, **kw):
+    """Draw the seed mean of ``runs_SxE`` as a line with a shaded band (:func:`seed_band`).
+
+    The band is mean +- standard error over the seeds still finite at each evaluation
+    (``kind="se"``, the default) or their min-max range (``kind="minmax"``). Runs that turned
+    NaN after diverging are left out of both.
+
+    On a log y axis (``log=None`` reads ``ax``'s current scale, so set it first), values
+    <= 0 cannot be drawn: the mean is masked where it is not positive, and the band's lower
+    edge is raised to the smallest positive seed value at that evaluation (it never extends
+    below the lowest run) or masked if there is none.
+
+    Args:
+      ax: matplotlib Axes.
+      x: ``(E,)`` abscissae (steps).
+      runs_SxE: ``(S, E)`` values, one row per seed.
+      color, label: of the mean line (the band gets no legend entry).
+      kind: ``"se"`` or ``"minmax"``.
+      band_alpha: opacity of the band; 0 draws no band.
+      **kw: passed to ``ax.plot`` for the mean line.
+    Returns:
+      The mean line (``matplotlib.lines.Line2D``).
+    """
+    x = np.asarray(x, float)
+    runs = np.asarray(runs_SxE, float)
+    if runs.ndim != 2 or runs.shape[1] != x.shape[0]:
+        raise ValueError(f"runs_SxE must have shape (seeds, {x.shape[0]}) to match x, got {runs.shape}")
+    mean, lower, upper = seed_band(runs, kind)
+    if log is None:
+        log = ax.get_yscale() == "log"
+    if log:
+        positive = np.where(np.isfinite(runs) & (runs > 0), runs, np.inf)
+        floor = np.min(positive, axis=0)
+        mean = np.where(mean > 0, mean, np.nan)
+        lower = np.where(np.isfinite(floor), np.maximum(lower, floor), np.nan)
+        upper = np.where(upper > 0, upper, np.nan)
+    (line,) = ax.plot(x, mean, color=color, label=label, **kw)
+    if band_alpha > 0 and runs.shape[0] > 1:
+        ok = np.isfinite(lower) & np.isfinite(upper)
+        ax.fill_between(x, np.where(ok, lower, 0.0), np.where(ok, upper, 0.0), where=ok,
+                        color=color, alpha=band_alpha, linewidth=0, label="_band")
+    return line

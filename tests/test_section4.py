@@ -1,0 +1,127 @@
+"""Section-4 experiments end to end at a tiny size, and the claim rules on made-up curves."""
+
+import numpy as np
+import pytest
+
+from synthetic import section4, section4_claims
+from synthetic.analysis import frontier_curve, frontier_gap, pareto_frontier, seed_mean
+from synthetic.data import DataConfig
+
+
+def _tiny(config: dict) -> dict:
+    config["data"].update(dict(n_forget=20, n_retain=40, n_eval_forget=30, n_eval_retain=30))
+    config["features"]["n_features"] = 16
+    config.update(seeds=2, steps=100, eval_every=25)
+    config["fit"] = {"solver": "newton", "steps": 20, "learning_rate": 0.05}
+    return config
+
+
+def test_fig4_pipeline_and_claims_at_tiny_size():
+    config = {"alpha1": _tiny(section4.fig4_config(1.0, quick=True)), "alpha0": _tiny(section4.fig4_config(0.0, quick=True))}
+    arrays = section4.run_fig4(config)
+    a1 = section4.split_alpha(arrays, "alpha1")
+    assert a1["forget_distance"].shape == (2, 6, 5)
+    assert list(a1["setting_method"]) == list(section4.FIG4_METHODS)
+    np.testing.assert_allclose(a1["setting_learning_rate"], [5e-4, 5e-4, 5e-4, 5e-3, 5e-3, 5e-3])
+    np.testing.assert_allclose(section4.split_alpha(arrays, "alpha0")["setting_beta"][3:], [10, 10, 5])
+    # Every run starts at the reference: same distances for all settings at step 0.
+    np.testing.assert_allclose(a1["forget_distance"][:, :, 0], a1["forget_distance"][:, :1, 0].repeat(6, 1))
+    assert np.all(a1["param_distance"][:, :, 0] == 0)
+    ids = [c.id for c in section4_claims.fig4_claims(config, arrays) + section4_claims.fig9_claims(config, arrays)]
+    assert ids == [
+        "fig4.a_forget_below_0005",
+        "fig4.b_ga_collapse",
+        "fig4.b_npo_stable",
+        "fig4.c_pareto",
+        "fig4.d_alpha0",
+        "fig9.e_moderate_kl",
+    ]
+
+
+def test_table1_is_the_papers():
+    cfg = section4.fig4_config(0.0)
+    by = {s["method"]: (s["learning_rate"], s["beta"]) for s in cfg["settings"]}
+    assert by["GA"][0] == 1e-4 and by["NPO+RT"] == (5e-2, 10.0) and by["DPO+RT"] == (5e-2, 5.0)
+    assert cfg["fit"] == {"solver": "gd", "steps": 20000, "learning_rate": 0.05}
+    assert (cfg["seeds"], cfg["steps"], cfg["eval_every"]) == (5, 2000, 25)
+    assert DataConfig(**cfg["data"]).alpha == 0.0
+    with pytest.raises(ValueError, match="alpha"):
+        section4.fig4_config(0.5)
+
+
+def test_pareto_frontier_by_hand():
+    f = np.array([3.0, 2.0, 2.5, 1.0, 1.5])
+    r = np.array([0.1, 0.2, 0.05, 0.9, 0.3])
+    pf, pr = pareto_frontier(f, r)
+    np.testing.assert_array_equal(pf, [1.0, 1.5, 2.0, 2.5])
+    np.testing.assert_array_equal(pr, [0.9, 0.3, 0.2, 0.05])
+    np.testing.assert_array_equal(frontier_curve(f, r, [0.5, 1.2, 2.7, 10], cap=7.0), [7.0, 0.9, 0.05, 0.05])
+
+
+def test_frontier_gap_sign_and_common_range():
+    f = np.geomspace(1, 0.01, 50)
+    better, worse = 0.1 + 0 * f, 0.2 + 0 * f
+    assert frontier_gap(f, better, f, worse) == pytest.approx(0.1)
+    assert frontier_gap(f, worse, f, better) == pytest.approx(-0.1)
+    # Only the range both reach counts: B going further does not change the verdict.
+    assert frontier_gap(f[:25], better[:25], f, worse) == pytest.approx(0.1)
+
+
+def _fake(curves_fd, curves_rd, methods, steps):
+    fd = np.asarray(curves_fd, float)[None]
+    rd = np.asarray(curves_rd, float)[None]
+    return {
+        "steps": np.asarray(steps),
+        "forget_distance": fd,
+        "retain_distance": rd,
+        "forget_kl": np.ones_like(fd),
+        "setting_method": np.array(methods),
+        "setting_beta": np.ones(len(methods)),
+        "setting_learning_rate": np.ones(len(methods)),
+    }
+
+
+def test_growth_rule_separates_collapse_from_levelling_off():
+    steps = np.arange(0, 2001, 500)
+    growing = [0.02, 0.05, 0.1, 0.2, 0.4]  # x4 over the second half
+    flat = [0.02, 0.03, 0.035, 0.036, 0.037]
+    fd = [[1, 0.5, 0.1, 0.05, 0.05]] * 6
+    rd = [growing, growing, flat, growing, flat, flat]
+    a = _fake(fd, rd, section4.FIG4_METHODS, steps)
+    arrays = {**{f"alpha1_{k}": v for k, v in a.items()}, **{f"alpha0_{k}": v for k, v in a.items()}}
+    claims = {c.id: c for c in section4_claims.fig4_claims({}, arrays)}
+    assert claims["fig4.b_ga_collapse"].passed and claims["fig4.b_npo_stable"].passed
+    rd_bad = [flat, growing, flat, growing, growing, flat]  # GA levels off, NPO+RT collapses
+    a = _fake(fd, rd_bad, section4.FIG4_METHODS, steps)
+    arrays = {**{f"alpha1_{k}": v for k, v in a.items()}, **{f"alpha0_{k}": v for k, v in a.items()}}
+    claims = {c.id: c for c in section4_claims.fig4_claims({}, arrays)}
+    assert not claims["fig4.b_ga_collapse"].passed and not claims["fig4.b_npo_stable"].passed
+    assert not claims["fig4.a_forget_below_0005"].passed  # 0.05 never gets below 0.005
+
+
+def test_fig3_rule_needs_strict_monotonicity():
+    steps = np.arange(0, 101, 25)
+    ga = [1, 0.5, 0.2, 0.1, 0.05]
+    make = lambda k: [v * (1 + k) for v in ga]  # noqa: E731
+    fd = [ga, make(0.01), make(0.1), make(0.2), make(0.5), make(1.0)]
+    methods = ["GA"] + ["NPO"] * 5
+    a = _fake(fd, fd, methods, steps)
+    a["setting_beta"] = np.array([1.0, 0.01, 0.1, 0.2, 0.5, 1.0])
+    assert section4_claims.fig3_claims({}, a)[0].passed
+    a["setting_beta"] = np.array([1.0, 0.1, 0.01, 0.2, 0.5, 1.0])  # 0.01 now farther than 0.1
+    assert not section4_claims.fig3_claims({}, a)[0].passed
+
+
+def test_grid_scores_prefer_lower_frontiers_and_mark_infeasible():
+    steps = np.arange(0, 101, 25)
+    fd = [[1, 0.5, 0.1, 0.04, 0.03], [1, 0.5, 0.1, 0.04, 0.03], [1, 0.8, 0.6, 0.5, 0.4]]
+    rd = [[0.02, 0.03, 0.04, 0.05, 0.06], [0.02, 0.02, 0.02, 0.03, 0.03], [0.02] * 5]
+    a = _fake(fd, rd, ["NPO", "NPO", "NPO"], steps)
+    scores = section4_claims.setting_scores(a)
+    assert scores[1] < scores[0] and np.isinf(scores[2])
+    assert section4_claims.best_settings(a) == {"NPO": 1}
+
+
+def test_seed_mean_skips_diverged_runs():
+    runs = np.array([[1.0, 2.0, np.nan], [3.0, 4.0, 5.0]])
+    np.testing.assert_allclose(seed_mean(runs), [2.0, 3.0, 5.0])
