@@ -216,8 +216,9 @@ def _row_logits(theta_F, x_NxF, xt_FxN):
     """``x @ theta`` computed as ``theta @ x^T`` with a contiguous ``x^T``.
 
     The same product, but with ``theta`` batched by ``vmap`` both this product and its
-    transpose in the backward pass (``g @ x``) are row-major matrix products, about twice
-    as fast on CPU as the column layout ``jax.grad`` of ``x @ theta`` produces.
+    transpose in the backward pass (``g @ x``) are row-major matrix products; on CPU the
+    figure-4 grid runs about 15% faster than with the layout ``jax.grad`` of ``x @ theta``
+    produces (2.9 s -> 2.4 s for 5 seeds x 6 methods x 2000 steps).
     """
     return theta_F @ xt_FxN
 
