@@ -32,7 +32,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from synthetic import section4, section4_claims  # noqa: E402
+from figures import section4 as figs4  # noqa: E402
+from figures import thm2 as figs_thm2  # noqa: E402
+from synthetic import section4, section4_claims, thm2  # noqa: E402
 from synthetic.experiment import Experiment, run_cached  # noqa: E402
 from synthetic.store import atomic_write_bytes, atomic_write_text  # noqa: E402
 from theory.claims import Claim  # noqa: E402
@@ -46,17 +48,6 @@ def _symbolic_claims(config, arrays):
 
 def _fig4_config(quick):
     return {"alpha1": section4.fig4_config(1.0, quick), "alpha0": section4.fig4_config(0.0, quick)}
-
-
-def _figures(draw):
-    """Lazy figure wiring: ``draw(figures_module, config, arrays) -> {name: Figure}``."""
-
-    def figures(config, arrays):
-        from figures import section4 as fig
-
-        return draw(fig, config, arrays)
-
-    return figures
 
 
 EXPERIMENTS: dict[str, Experiment] = {
@@ -74,7 +65,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         config=_fig4_config,
         run=section4.run_fig4,
         claims=section4_claims.fig4_claims,
-        figures=_figures(lambda fig, c, a: {"fig4": fig.fig4(a)}),
+        figures=lambda c, a: {"fig4": figs4.fig4(a)},
     ),
     "fig9": Experiment(
         name="fig9",
@@ -82,7 +73,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         config=_fig4_config,
         run=section4.run_fig4,
         claims=section4_claims.fig9_claims,
-        figures=_figures(lambda fig, c, a: {"fig9": fig.fig9(a)}),
+        figures=lambda c, a: {"fig9": figs4.fig9(a)},
         cache_name="fig4",
     ),
     "fig3": Experiment(
@@ -91,7 +82,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         config=section4.fig3_config,
         run=section4.run_grid_experiment,
         claims=section4_claims.fig3_claims,
-        figures=_figures(lambda fig, c, a: {"fig3": fig.fig3(a)}),
+        figures=lambda c, a: {"fig3": figs4.fig3(a)},
     ),
     "gridsearch": Experiment(
         name="gridsearch",
@@ -99,16 +90,22 @@ EXPERIMENTS: dict[str, Experiment] = {
         config=section4.gridsearch_config,
         run=section4.run_grid_experiment,
         claims=section4_claims.gridsearch_claims,
-        figures=_figures(
-            lambda fig, c, a: {
-                "gridsearch": fig.gridsearch(
-                    a,
-                    section4_claims.best_settings(a),
-                    scores=section4_claims.setting_scores(a),
-                    score_label="area under Pareto curve",
-                )
-            }
-        ),
+        figures=lambda c, a: {
+            "gridsearch": figs4.gridsearch(
+                a,
+                section4_claims.best_settings(a),
+                scores=section4_claims.setting_scores(a),
+                score_label="area under Pareto curve",
+            )
+        },
+    ),
+    "thm2": Experiment(
+        name="thm2",
+        description="Theorem 2 in numbers: GA's linear vs NPO's logarithmic divergence, logistic model",
+        config=thm2.thm2_config,
+        run=thm2.run_thm2,
+        claims=thm2.thm2_claims,
+        figures=figs_thm2.thm2_figures,
     ),
 }
 

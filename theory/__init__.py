@@ -3,6 +3,7 @@
 ``objectives``: every unlearning loss as a pure function of log-probabilities.
 ``methods``: named methods as data (weights of eq. 17) and one function evaluating any.
 ``symbolic``: sympy derivations of the paper's identities, cross-checked against the JAX code.
+``divergence``: Theorem 2 in numbers (logistic GD on GA / NPO, in ``theta`` and in ``b``).
 ``claims``: the :class:`Claim` record every check returns.
 """
 

@@ -1,0 +1,524 @@
+"""Experiment ``thm2``: Theorem 2 in numbers, with the section-2.1 softmax toy (PAPER.md section 3).
+
+One forget set in the theorem's regime (``n_f = 32`` orthogonal rows in ``d = 64``, norms in
+[0.5, 1.5], ``||theta_init|| = 1``) and two outside it (the same norms and labels with a
+shared component of weight ``rho = 0.9``; ``n_f = 32 > d = 16``). On each, GA and NPO at
+``beta in {0.1, 0.5, 1, 2}`` run ``10^6`` gradient-descent steps (``--quick``: ``10^4``) with
+``eta = 1``, the largest step Theorem 2 allows for NPO, in one jitted, vmapped call of
+:func:`theory.divergence.gd_divergence` per forget set, in both implementations (parameter
+space and the b-recursion). The section-2.1 toy (:func:`theory.divergence.softmax_toy`)
+runs 10^5 steps in both modes (it costs about a second).
+
+:func:`run_thm2` returns plain arrays (keys prefixed ``orthogonal_``, ``correlated_``,
+``overcomplete_`` and ``toy_``; see its docstring), :func:`thm2_claims` decides the claims on
+them, and ``figures/thm2.py`` draws them.
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import numpy as np
+
+from synthetic.experiment import Experiment
+from theory import divergence as dv
+from theory.claims import Claim
+
+__all__ = ["SETTINGS", "thm2_config", "run_thm2", "thm2_claims", "split_setting"]
+
+SETTINGS = ("orthogonal", "correlated", "overcomplete")
+"""The forget sets: inside the theorem's assumptions, then two ways of leaving them."""
+
+GA_RATE_TOL = 0.01
+"""``thm2.ga_linear``: ``||b(T)|| / T`` within 1% of ``eta0 sqrt(sum ||x_i||^4)`` (the O(1) transient
+contributes about ``20 / T`` relative)."""
+
+LOG_RATIO_BAND = (0.9, 1.1)
+"""Decade growth ratio of a logarithmic curve (exactly 1 for ``a + c ln t``)."""
+
+LINEAR_RATIO_BAND = (9.0, 11.0)
+"""Decade growth ratio of a linear curve (exactly 10 for ``c t``)."""
+
+SLOPE_TOL = 0.05
+"""``thm2.npo_slope_matches``: the issue's 5%."""
+
+TIME_TOL = {"GA": 0.05, "NPO": 0.25}
+"""``thm2.exp_slowdown_measured``: measured / predicted time within these, in the closed forms'
+asymptotic regime (predicted time in ``[T/100, T]``). NPO's closed form carries the asymptotic
+``C_i``, approached with relative corrections ``O(t^{-1/beta})``, hence the looser tolerance."""
+
+AGREE_TOL = 1e-8
+"""``thm2.b_coordinates_agree``: the issue's float64 tolerance."""
+
+TOY_DECAY = 0.1
+"""``thm2.softmax_toy``: NPO's gradient norm on unlearned examples falls below this fraction of
+its value when every example is first unlearned."""
+
+
+def thm2_config(quick: bool = False) -> dict:
+    """The JSON config of ``thm2``; ``quick`` shortens the GD runs from 10^6 to 10^4 steps."""
+    return {
+        "seed": 0,
+        "forget_set": {"n_f": 32, "d": 64, "b_x": 0.5, "B_x": 1.5, "B_theta": 1.0, "C0": 1.0, "p_one": 0.5},
+        "outside": {"correlated": {"correlation": 0.9}, "overcomplete": {"d": 16}},
+        "eta": 1.0,
+        "betas": [0.1, 0.5, 1.0, 2.0],
+        "steps": 10**4 if quick else 10**6,
+        "records_per_decade": 20,
+        "toy": {
+            "n_classes": 4,
+            "d": 16,
+            "n_f": 8,
+            "eta": 1.0,
+            "steps": 10**5,
+            "ref_margin": 2.0,
+            "unlearned_below": 0.01,
+        },
+    }
+
+
+def _forget_set_kwargs(config: dict, setting: str) -> dict:
+    kwargs = dict(config["forget_set"])
+    if setting != "orthogonal":
+        kwargs.update(config["outside"][setting])
+    return kwargs
+
+
+def run_thm2(config: dict, progress=lambda msg: None) -> dict[str, np.ndarray]:
+    """Run the three forget sets and the toy of a :func:`thm2_config`.
+
+    Returns, for each ``S`` in :data:`SETTINGS`, every key of
+    :func:`theory.divergence.gd_divergence` prefixed ``S_`` (runs: GA, then NPO at each beta),
+    plus ``S_method (R,)``; ``S_x, S_y, S_theta_init`` (the forget set); the assumption report
+    ``S_n_f, S_d, S_min_eig, S_max_eig, S_norm_min, S_norm_max, S_coherence,
+    S_coherence_bound, S_theta_norm, S_assumptions_hold``; the orthogonal-input predictions
+    ``S_pred_distance (R, E)`` (GA's linear asymptote; NPO's Lemma-4 closed form per
+    coordinate at the asymptotic ``C_i``), ``S_pred_time (R, K)`` (Theorem 2's time to each
+    distance) and ``S_pred_time_dense`` (the same on the finer grid ``S_dense_distances``),
+    ``S_ga_rate``, ``S_npo_slope (R,)`` (NaN for GA), ``S_npo_constants (R, n_f)`` (NaN for GA);
+    ``S_seconds``. The toy's keys are prefixed ``toy_`` (see :func:`theory.divergence.softmax_toy`).
+    """
+    key_sets, key_toy = jax.random.split(jax.random.key(config["seed"]))
+    methods = dv.thm2_methods(config["betas"])
+    names = np.array(["GA"] + ["NPO"] * len(config["betas"]))
+    eta, steps = float(config["eta"]), int(config["steps"])
+    arrays: dict[str, np.ndarray] = {}
+    for setting in SETTINGS:
+        t0 = time.perf_counter()
+        # One key for the three sets: the same norms, labels and theta_init draw.
+        fs = dv.make_forget_set(key_sets, **_forget_set_kwargs(config, setting))
+        progress(
+            f"{setting}: n_f={fs.n_f}, d={fs.d}, {len(methods)} runs x {steps:.0e} steps "
+            f"({'assumptions hold' if fs.report.holds else 'fails: ' + ', '.join(fs.report.failed())})"
+        )
+        run = dv.gd_divergence(
+            fs, methods, eta=eta, steps=steps, records_per_decade=int(config["records_per_decade"])
+        )
+        rep = fs.report
+        out = dict(run)
+        out.update(
+            method=names,
+            x=fs.x,
+            y=fs.y,
+            theta_init=fs.theta_init,
+            n_f=np.int64(rep.n_f),
+            d=np.int64(rep.d),
+            min_eig=np.float64(rep.min_eig),
+            max_eig=np.float64(rep.max_eig),
+            norm_min=np.float64(rep.norm_min),
+            norm_max=np.float64(rep.norm_max),
+            coherence=np.float64(rep.coherence),
+            coherence_bound=np.float64(rep.coherence_bound),
+            theta_norm=np.float64(rep.theta_norm),
+            assumptions_hold=np.bool_(rep.holds),
+            ga_rate=np.float64(dv.ga_rate(fs.x, eta=eta)),
+        )
+        dense = 2.0 ** np.arange(0.0, np.log2(run["distances"][-1]) + 1e-9, 1.0 / 16)
+        pred_distance, pred_time, pred_dense, slope, constants = [], [], [], [], []
+        for c_ga, beta in zip(run["c_ga"], run["beta"]):
+            pred_distance.append(dv.predicted_distance(fs, run["steps"], eta=eta, c_ga=c_ga, beta=beta))
+            pred_time.append(dv.predicted_time_to_distance(fs, run["distances"], eta=eta, c_ga=c_ga, beta=beta))
+            pred_dense.append(dv.predicted_time_to_distance(fs, dense, eta=eta, c_ga=c_ga, beta=beta))
+            is_ga = c_ga != 0
+            slope.append(np.nan if is_ga else float(dv.npo_slope(fs.n_f, beta)))
+            constants.append(np.full(fs.n_f, np.nan) if is_ga else dv.npo_asymptotic_constants(fs, beta))
+        out.update(
+            pred_distance=np.array(pred_distance),
+            pred_time=np.array(pred_time),
+            dense_distances=dense,
+            pred_time_dense=np.array(pred_dense),
+            npo_slope=np.array(slope),
+            npo_constants=np.array(constants),
+            seconds=np.float64(time.perf_counter() - t0),
+        )
+        arrays.update({f"{setting}_{k}": np.asarray(v) for k, v in out.items()})
+        progress(f"{setting}: done in {float(out['seconds']):.1f}s (both implementations, compile included)")
+
+    t0 = time.perf_counter()
+    toy_cfg = dict(config["toy"])
+    toy = dv.softmax_toy(key_toy, methods, **toy_cfg)
+    toy["seconds"] = np.float64(time.perf_counter() - t0)
+    toy["method"] = names
+    arrays.update({f"toy_{k}": np.asarray(v) for k, v in toy.items()})
+    progress(f"softmax toy: {toy_cfg['steps']:.0e} steps in {float(toy['seconds']):.1f}s")
+    return arrays
+
+
+def split_setting(arrays: dict, setting: str) -> dict:
+    """The arrays of one setting (``"orthogonal"``, ..., ``"toy"``) without their prefix."""
+    prefix = f"{setting}_"
+    out = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+    if not out:
+        raise ValueError(f"arrays has no keys prefixed {prefix!r} (expected run_thm2 arrays)")
+    return out
+
+
+# --------------------------------------------------------------------------- claims
+
+
+def _norms(a: dict) -> np.ndarray:
+    return np.linalg.norm(a["b"], axis=-1)
+
+
+def _npo_runs(a: dict) -> list[int]:
+    return [i for i, c in enumerate(a["c_ga"]) if c == 0]
+
+
+def _ga_run(a: dict) -> int:
+    return int(np.flatnonzero(a["c_ga"] != 0)[0])
+
+
+def _sign_share(a: dict, i: int) -> float:
+    """Share of coordinates with Lemma 3/4's sign ``sign(b_i) = -(2 y_i - 1)`` at the last record."""
+    s = 2.0 * a["y"] - 1.0
+    return float(np.mean(np.sign(a["b"][i, -1]) == -s))
+
+
+def _quick_note(config: dict) -> str:
+    if config["steps"] >= 10**6:
+        return ""
+    return (
+        f" This run has T = {config['steps']:.0e} (--quick), where the small betas are still in "
+        "their GA-like transient, so the asymptotic test may fail here; it is meant for T = 1e6."
+    )
+
+
+def _claim_ga_linear(config, a) -> Claim:
+    T, n = int(a["steps"][-1]), int(a["n_f"])
+    g = _ga_run(a)
+    nb = _norms(a)[g]
+    rate, pred = nb[-1] / T, float(a["ga_rate"])
+    err = abs(rate / pred - 1.0)
+    signs = _sign_share(a, g)
+    sw = dv.sandwich_constants(a, g)
+    ratio = dv.decade_growth_ratio(a["steps"], nb, end=T)
+    passed = bool(err <= GA_RATE_TOL and signs == 1.0)
+    return Claim(
+        id="thm2.ga_linear",
+        paper_ref="Theorem 2 (GA), Lemma 3",
+        statement=(
+            f"For orthogonal inputs (n_f = {n}, d = {int(a['d'])}, eta = {config['eta']:g}), GA's distance "
+            "||theta - theta_init||_{X^T X} = ||b|| grows linearly in t. Decided by ||b(T)||/T at "
+            f"T = {T:.0e} lying within {GA_RATE_TOL:.0%} of the derived limit eta0 sqrt(sum_i ||x_i||^4) "
+            "(eta0 = eta/n_f; each coordinate moves by eta0 ||x_i||^2 per step once pi_i ~ 0) and every b_i "
+            "having Lemma 3's sign -(2y_i - 1). Reported: the tightest C1, C2 of Theorem 2's "
+            "[C1 n_f^-1/2 eta t, C2 n_f^-1/2 eta t] over every step 1..T, and the decade growth ratio "
+            "(||b(T)|| - ||b(T/10)||)/(||b(T/10)|| - ||b(T/100)||) (10 for linear growth)."
+        ),
+        measured=(
+            f"||b(T)||/T = {rate:.6g} vs predicted {pred:.6g} (rel. err {err:.1e}); Lemma-3 signs "
+            f"{signs:.0%}; tightest C1 = {sw['C1']:.3g}, C2 = {sw['C2']:.3g}; decade growth ratio {ratio:.4g}"
+        ),
+        passed=passed,
+        values={"rate": rate, "predicted": pred, "rel_error": err, "sign_share": signs, "decade_ratio": ratio, **sw},
+    )
+
+
+def _claim_npo_log(config, a) -> Claim:
+    T = int(a["steps"][-1])
+    eta0 = float(a["eta"]) / int(a["n_f"])
+    nb = _norms(a)
+    ga_ratio = dv.decade_growth_ratio(a["steps"], nb[_ga_run(a)], end=T)
+    parts, per_beta, ok = [], {}, True
+    for i in _npo_runs(a):
+        beta = float(a["beta"][i])
+        ratio = dv.decade_growth_ratio(a["steps"], nb[i], end=T)
+        signs = _sign_share(a, i)
+        sw = dv.sandwich_constants(a, i)
+        c_fit, fit_err = dv.fit_lemma4_constants(a["steps"], a["b"][i], beta=beta, eta0=eta0, start=T / 10)
+        c_rel = c_fit / a["npo_constants"][i]
+        good = LOG_RATIO_BAND[0] <= ratio <= LOG_RATIO_BAND[1] and signs == 1.0
+        ok &= good
+        parts.append(
+            f"beta={beta:g}: decade ratio {ratio:.3f}, signs {signs:.0%}, C2 = {sw['C2']:.3g}, C3 = {sw['C3']:.3g}, "
+            f"Lemma-4 fit err {float(fit_err.max()):.2g}/beta, fitted/asymptotic C_i in "
+            f"[{float(c_rel.min()):.3f}, {float(c_rel.max()):.3f}]"
+        )
+        per_beta[f"{beta:g}"] = {
+            "decade_ratio": ratio,
+            "sign_share": signs,
+            **sw,
+            "lemma4_fit_error": float(fit_err.max()),
+            "fitted_over_asymptotic_C": [float(c_rel.min()), float(c_rel.max())],
+        }
+    return Claim(
+        id="thm2.npo_log",
+        paper_ref="Theorem 2 (NPO), Lemma 4",
+        statement=(
+            f"For orthogonal inputs, NPO's ||b|| grows logarithmically in t at every beta in {config['betas']}. "
+            "Decided by the decade growth ratio (||b(T)|| - ||b(T/10)||)/(||b(T/10)|| - ||b(T/100)||) lying in "
+            f"[{LOG_RATIO_BAND[0]:g}, {LOG_RATIO_BAND[1]:g}] (1 for growth linear in ln t, 10 for linear growth) "
+            "and every b_i having Lemma 4's sign -(2y_i - 1), for every beta. Reported: the tightest C2, C3 of "
+            "Theorem 2's [C1 sqrt(n_f) log(C2 eta t/n_f + 1), C1 sqrt(n_f) log(C3 eta t/n_f + 1)] with C1 = 1/beta "
+            "over every step 1..T, and Lemma 4's closed form (1/beta) log(beta C_i eta0 t + 1) fitted per "
+            "coordinate on [T/10, T] (max error in units of 1/beta; fitted C_i over the derived asymptotic "
+            "C_i = 2||x_i||^2 (1 + e^{m0_i})^beta, m0_i = (2y_i - 1)<x_i, theta_init>)." + _quick_note(config)
+        ),
+        measured=f"GA's decade ratio {ga_ratio:.3f}; " + "; ".join(parts),
+        passed=bool(ok),
+        values={"ga_decade_ratio": ga_ratio, "per_beta": per_beta},
+    )
+
+
+def _claim_npo_slope(config, a) -> Claim:
+    T, n = int(a["steps"][-1]), int(a["n_f"])
+    nb = _norms(a)
+    parts, per_beta, ok = [], {}, True
+    for i in _npo_runs(a):
+        beta = float(a["beta"][i])
+        slope = dv.log_slope(a["steps"], nb[i], start=T / 10, stop=T)
+        pred = float(a["npo_slope"][i])
+        err = slope / pred - 1.0
+        ok &= abs(err) <= SLOPE_TOL
+        parts.append(f"beta={beta:g}: {slope:.4g} vs {pred:.4g} ({err:+.2%})")
+        per_beta[f"{beta:g}"] = {"slope": slope, "predicted": pred, "rel_error": err}
+    return Claim(
+        id="thm2.npo_slope_matches",
+        paper_ref="Theorem 2 (NPO), Lemma 4",
+        statement=(
+            f"For orthogonal inputs (n_f = {n}), the slope of NPO's ||b|| against ln t at T = {T:.0e} "
+            "(least-squares over the records in [T/10, T]) is within "
+            f"{SLOPE_TOL:.0%} of sqrt(n_f)/beta for every beta (each |b_i| ~ (1/beta) ln t)." + _quick_note(config)
+        ),
+        measured="slope vs sqrt(n_f)/beta: " + "; ".join(parts),
+        passed=bool(ok),
+        values={"per_beta": per_beta},
+    )
+
+
+def _claim_exp_slowdown(config, a) -> Claim:
+    T = int(a["steps"][-1])
+    dist, hit, pred = a["distances"], a["hit_step"], a["pred_time"]
+    g = _ga_run(a)
+    rows, ok, values, slow = [], True, {}, []
+    for i in range(len(a["c_ga"])):
+        kind = "GA" if a["c_ga"][i] != 0 else "NPO"
+        label = "GA" if kind == "GA" else f"NPO beta={float(a['beta'][i]):g}"
+        reached = np.flatnonzero(hit[i] > 0)
+        if reached.size == 0:
+            ok = False
+            rows.append(f"{label}: reaches no D")
+            values[label] = {"largest_D": None}
+            continue
+        k = int(reached[-1])
+        ratio = float(hit[i, k] / pred[i, k])
+        ok &= abs(ratio - 1.0) <= TIME_TOL[kind]
+        rows.append(f"{label}: D={dist[k]:g} in {int(hit[i, k])} steps vs {pred[i, k]:.4g} predicted (x{ratio:.3f})")
+        values[label] = {
+            "largest_D": float(dist[k]),
+            "ratio_at_largest_D": ratio,
+            "distances": dist[reached],
+            "measured": hit[i, reached],
+            "predicted": pred[i, reached],
+        }
+        if kind == "NPO":
+            slow.append(f"D={dist[k]:g}: NPO beta={float(a['beta'][i]):g} {int(hit[i, k])} steps vs GA "
+                        f"{int(hit[g, k])} (x{hit[i, k] / hit[g, k]:.3g})")
+    return Claim(
+        id="thm2.exp_slowdown_measured",
+        paper_ref="Theorem 2 (section 3.1)",
+        statement=(
+            "The first step at which ||b|| >= D (D = 1, 2, 4, ..., tracked at every step) against Theorem 2's "
+            "times from symbolic thm2.exp_slowdown, scaled per coordinate (each |b_i| must reach D/sqrt(n_f)): "
+            "T_GA = (D/sqrt(n_f))/(C eta0) with C = sqrt(mean_i ||x_i||^4), T_NPO = (e^{beta D/sqrt(n_f)} - 1)/"
+            "(beta C eta0) with C the geometric mean of the asymptotic C_i = 2||x_i||^2 (1 + e^{m0_i})^beta. "
+            "The closed forms carry asymptotic constants, so the claim is decided at the largest D each run reaches "
+            f"within T = {T:.0e} steps (its most asymptotic point; D doubles, so NPO's predicted times jump by "
+            f"e^(beta D/sqrt(n_f)) and a fixed window of steps can miss every D): measured/predicted within "
+            f"{TIME_TOL['GA']:.0%} for GA and {TIME_TOL['NPO']:.0%} for NPO. Orthogonal inputs; every D reached is in "
+            "the claim's values and the time-to-distance figure." + _quick_note(config)
+        ),
+        measured="; ".join(rows) + " | slowdown at the largest D reached: " + "; ".join(slow),
+        passed=bool(ok),
+        values=values,
+    )
+
+
+def _claim_agree(config, arrays) -> Claim:
+    parts, errors = [], {}
+    for setting in SETTINGS:
+        a = split_setting(arrays, setting)
+        e_b = dv.max_rel_error(a["b_theta"], a["b"])
+        e_n = dv.max_rel_error(a["xtx_norm"], _norms(a))
+        errors[setting] = {"b": e_b, "xtx_norm": e_n}
+        parts.append(f"{setting}: b {e_b:.1e}, ||.||_XtX {e_n:.1e}")
+    worst = max(max(v.values()) for v in errors.values())
+    T = int(config["steps"])
+    return Claim(
+        id="thm2.b_coordinates_agree",
+        paper_ref="Theorem 2, proof (appendix A.2)",
+        statement=(
+            "Gradient descent in parameter space (jax.grad of the objective) and the recursion "
+            "b <- b - eta0 Gamma (w * s * (1 - pi)) of appendix A.2 (Gamma = X X^T and per-example weights, no theta) "
+            f"give the same b = X(theta - theta_init) at every record of every run (GA, NPO at 4 betas, {T:.0e} "
+            "steps) on all three forget sets (orthogonal, correlated, n_f > d), and ||theta - theta_init||_{X^T X} "
+            f"(through X^T X) equals ||b||_2: max |a - b| / max(|b|, 1) <= {AGREE_TOL:g} in float64."
+        ),
+        measured="max error " + "; ".join(parts),
+        passed=bool(np.isfinite(worst) and worst <= AGREE_TOL),
+        values=errors,
+    )
+
+
+def _regime_numbers(a: dict) -> dict:
+    T = int(a["steps"][-1])
+    nb = _norms(a)
+    g = _ga_run(a)
+    s = 2.0 * a["y"] - 1.0
+    less_likely = lambda i: float(np.mean(s * a["b"][i, -1] < 0))  # noqa: E731 -- pi_theta < pi_ref
+    npo = _npo_runs(a)
+    return {
+        "ga_decade_ratio": dv.decade_growth_ratio(a["steps"], nb[g], end=T),
+        "ga_rate": float(nb[g, -1] / T),
+        "ga_rate_orthogonal_formula": float(a["ga_rate"]),
+        "ga_less_likely": less_likely(g),
+        "npo_decade_ratios": [dv.decade_growth_ratio(a["steps"], nb[i], end=T) for i in npo],
+        "npo_slope_over_predicted": [
+            dv.log_slope(a["steps"], nb[i], start=T / 10, stop=T) / float(a["npo_slope"][i]) for i in npo
+        ],
+        "npo_less_likely": [less_likely(i) for i in npo],
+        "coherence": float(a["coherence"]),
+        "coherence_bound": float(a["coherence_bound"]),
+        "min_eig": float(a["min_eig"]),
+        "n_f": int(a["n_f"]),
+        "d": int(a["d"]),
+    }
+
+
+def _claim_outside(config, arrays) -> Claim:
+    numbers, parts, ok, explain = {}, [], True, []
+    for setting in SETTINGS[1:]:
+        r = _regime_numbers(split_setting(arrays, setting))
+        numbers[setting] = r
+        ga_linear = LINEAR_RATIO_BAND[0] <= r["ga_decade_ratio"] <= LINEAR_RATIO_BAND[1]
+        npo_slow = all(x <= LOG_RATIO_BAND[1] for x in r["npo_decade_ratios"])
+        ok &= ga_linear and npo_slow
+        where = (f"rho = {config['outside']['correlated']['correlation']:g}, coherence {r['coherence']:.3g} "
+                 f"> C0/n_f = {r['coherence_bound']:.3g}" if setting == "correlated"
+                 else f"n_f = {r['n_f']} > d = {r['d']}, min eig X X^T = {r['min_eig']:.1e}")
+        slopes = r["npo_slope_over_predicted"]
+        parts.append(
+            f"{setting} ({where}): GA decade ratio {r['ga_decade_ratio']:.3f}, ||b||/t = {r['ga_rate']:.3g} "
+            f"(x{r['ga_rate'] / r['ga_rate_orthogonal_formula']:.2g} the orthogonal formula), leaves "
+            f"{r['ga_less_likely']:.0%} of the forget set less likely than pi_ref; NPO decade ratios "
+            f"{min(r['npo_decade_ratios']):.3f}-{max(r['npo_decade_ratios']):.3f}, slope / (sqrt(n_f)/beta) "
+            f"{min(slopes):.2f}-{max(slopes):.2f}, less likely {min(r['npo_less_likely']):.0%}-"
+            f"{max(r['npo_less_likely']):.0%}"
+        )
+        explain.append((setting, ga_linear, npo_slow, r))
+    return Claim(
+        id="thm2.outside_assumptions",
+        paper_ref="Theorem 2 (assumptions)",
+        statement=(
+            "Outside the theorem's assumptions (strongly correlated inputs; n_f > d, X X^T singular) Theorem 2 says "
+            "nothing; we measure whether its contrast survives, GA linear and NPO at most logarithmic. Decided by "
+            f"GA's decade growth ratio lying in [{LINEAR_RATIO_BAND[0]:g}, {LINEAR_RATIO_BAND[1]:g}] and every NPO "
+            f"decade growth ratio being <= {LOG_RATIO_BAND[1]:g}, on both forget sets (no lower bound is claimed "
+            "outside the assumptions). Reported: GA's rate against the orthogonal formula, NPO's slope against "
+            "sqrt(n_f)/beta, and the share of the forget set each method leaves less likely than under pi_ref."
+            + _quick_note(config)
+        ),
+        measured="; ".join(parts) + ". " + _outside_sentence(explain),
+        passed=bool(ok),
+        values=numbers,
+    )
+
+
+def _outside_sentence(explain) -> str:
+    """One sentence explaining the measured behaviour outside the assumptions, from the numbers."""
+    survives = all(ga and npo for _, ga, npo, _ in explain)
+    faster = [r["ga_rate"] / r["ga_rate_orthogonal_formula"] for *_, r in explain]
+    wrong_ga = max(1.0 - r["ga_less_likely"] for *_, r in explain)
+    wrong_npo = max(1.0 - min(r["npo_less_likely"]) for *_, r in explain)
+    text = (
+        "Explanation: off-diagonal entries of Gamma = X X^T couple the coordinates of b, so Lemmas 3-4's "
+        f"per-coordinate constants no longer apply (GA runs x{min(faster):.2g}-x{max(faster):.2g} faster than the "
+        "orthogonal formula"
+    )
+    if wrong_ga > 0 or wrong_npo > 0:
+        text += (f", and the shared directions push up to {wrong_ga:.0%} (GA) and {wrong_npo:.0%} (NPO) of the "
+                 "forget set the wrong way, making it more likely")
+    if survives:
+        return text + "), but GA's per-example push never fades while NPO's weights W_i still vanish on the " \
+                      "examples it unlearns, so GA stays linear and NPO at most logarithmic."
+    return text + "), and the linear vs logarithmic contrast does not survive in every run (see the ratios)."
+
+
+def _claim_toy(config, arrays) -> Claim:
+    a = split_setting(arrays, "toy")
+    steps, u = a["steps"], a["unlearned_grad_norm"]
+    every = (np.exp(a["logp"]) <= float(a["unlearned_below"])).all(-1)  # (R, E)
+    k_cfg = config["toy"]["n_classes"]
+    parts, ok, values = [], True, {}
+    floor = 1.0 - float(a["unlearned_below"])
+    for i in range(len(a["c_ga"])):
+        label = "GA" if a["c_ga"][i] != 0 else f"NPO beta={float(a['beta'][i]):g}"
+        if not every[i].any():
+            ok = False
+            parts.append(f"{label}: never unlearns every example")
+            values[label] = {"first_all_unlearned": -1}
+            continue
+        k = int(np.argmax(every[i]))
+        after = u[i, k:]
+        ratio = float(u[i, -1] / u[i, k])
+        if a["c_ga"][i] != 0:
+            good = bool(np.min(after) >= floor)
+            parts.append(f"{label}: from step {int(steps[k])} on, min {np.min(after):.4g}, end {u[i, -1]:.4g} "
+                         f"(x{ratio:.3g})")
+        else:
+            good = ratio <= TOY_DECAY
+            parts.append(f"{label}: step {int(steps[k])} {u[i, k]:.3g} -> end {u[i, -1]:.3g} (x{ratio:.3g})")
+        ok &= good
+        values[label] = {"first_all_unlearned": int(steps[k]), "at_first": float(u[i, k]),
+                         "at_end": float(u[i, -1]), "ratio": ratio, "min_after": float(np.min(after))}
+    return Claim(
+        id="thm2.softmax_toy",
+        paper_ref="section 2.1",
+        statement=(
+            f"K = {k_cfg}-class linear softmax, {config['toy']['n_f']} orthonormal forget inputs, "
+            f"{config['toy']['steps']:.0e} GD steps: once every forget example is unlearned (pi_theta(y|x) <= "
+            f"{float(a['unlearned_below']):g}, first at step t*), GA's per-example gradient norm on them, "
+            "||e_y - p|| ||x|| >= 1 - pi_theta(y|x), stays of constant size (decided: >= "
+            f"{floor:g} at every record after t*; it ends between sqrt(K/(K-1)) = {float(a['ga_limit']):.4g} and "
+            "sqrt(2), depending on how the other classes share the mass), while NPO's (weighted by W -> 0) decays "
+            f"(decided: at T it is below {TOY_DECAY:g} x its value at t*, for every beta)."
+        ),
+        measured="mean gradient norm on unlearned examples: " + "; ".join(parts),
+        passed=bool(ok),
+        values=values,
+    )
+
+
+def thm2_claims(config: dict, arrays: dict) -> list[Claim]:
+    """The claims of ``thm2``: the five of the issue, outside the assumptions, the softmax toy."""
+    orth = split_setting(arrays, "orthogonal")
+    return [
+        _claim_ga_linear(config, orth),
+        _claim_npo_log(config, orth),
+        _claim_npo_slope(config, orth),
+        _claim_exp_slowdown(config, orth),
+        _claim_agree(config, arrays),
+        _claim_outside(config, arrays),
+        _claim_toy(config, arrays),
+    ]

@@ -1,0 +1,82 @@
+"""The thm2 experiment end to end in quick mode: arrays, claims, figures, caching."""
+
+import json
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+import paper_repro  # noqa: E402
+from synthetic import thm2  # noqa: E402
+from synthetic.experiment import run_cached  # noqa: E402
+
+EXPERIMENT = paper_repro.EXPERIMENTS["thm2"]
+
+ISSUE_IDS = [
+    "thm2.ga_linear",
+    "thm2.npo_log",
+    "thm2.npo_slope_matches",
+    "thm2.exp_slowdown_measured",
+    "thm2.b_coordinates_agree",
+]
+
+
+@pytest.fixture(scope="module")
+def quick():
+    config = thm2.thm2_config(quick=True)
+    config["toy"]["steps"] = 2 * 10**4  # the toy's shape is what is tested here, not its length
+    return config, thm2.run_thm2(config)
+
+
+def test_config_is_json_and_quick_is_shorter():
+    full, small = thm2.thm2_config(False), thm2.thm2_config(True)
+    assert json.loads(json.dumps(full)) == full
+    assert full["steps"] == 10**6 and small["steps"] == 10**4
+    assert full["betas"] == [0.1, 0.5, 1.0, 2.0] and full["eta"] <= 1.0  # Theorem 2 takes eta <= 1 for NPO
+    assert EXPERIMENT.name == "thm2" and EXPERIMENT.config(True) == small
+
+
+def test_quick_run_produces_the_claims(quick):
+    config, arrays = quick
+    for setting in thm2.SETTINGS:
+        a = thm2.split_setting(arrays, setting)
+        assert a["b"].shape == (5, a["steps"].size, 32)
+        assert bool(a["assumptions_hold"]) == (setting == "orthogonal")
+    claims = thm2.thm2_claims(config, arrays)
+    ids = [c.id for c in claims]
+    assert ids[:5] == ISSUE_IDS and len(set(ids)) == len(ids)
+    by_id = {c.id: c for c in claims}
+    # Decided on numbers that hold already at 10^4 steps.
+    assert by_id["thm2.b_coordinates_agree"].passed
+    assert by_id["thm2.ga_linear"].passed
+    assert by_id["thm2.ga_linear"].values["rel_error"] < 0.01
+    # The quick run is honest that the asymptotic NPO tests are meant for 10^6 steps.
+    assert "--quick" in by_id["thm2.npo_slope_matches"].statement
+    for c in claims:
+        json.dumps(c.to_json())
+        assert c.measured and c.statement and c.paper_ref
+
+
+def test_figures_render(quick):
+    config, arrays = quick
+    figs = EXPERIMENT.figures(config, arrays)
+    assert set(figs) == {"thm2_distance", "thm2_time_to_distance", "thm2_outside", "thm2_softmax_toy"}
+    for fig in figs.values():
+        fig.canvas.draw()  # catches mathtext and layout errors
+        assert len(fig.axes) >= 1
+
+
+def test_arrays_round_trip_through_the_cache(quick, tmp_path):
+    config, arrays = quick
+    from synthetic import store
+
+    store.save(tmp_path, "thm2", config, arrays)
+    exp = EXPERIMENT
+    loaded, cached = run_cached(exp, config, tmp_path)
+    assert cached
+    assert set(loaded) == set(arrays)
+    for k in arrays:
+        np.testing.assert_array_equal(loaded[k], arrays[k])
+    assert [c.passed for c in exp.claims(config, loaded)] == [c.passed for c in exp.claims(config, arrays)]
