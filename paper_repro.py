@@ -32,9 +32,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from figures import markov as figs_markov  # noqa: E402
 from figures import section4 as figs4  # noqa: E402
 from figures import thm2 as figs_thm2  # noqa: E402
-from synthetic import section4, section4_claims, thm2  # noqa: E402
+from synthetic import markov_experiment, section4, section4_claims, thm2  # noqa: E402
 from synthetic.experiment import Experiment, run_cached  # noqa: E402
 from synthetic.store import atomic_write_bytes, atomic_write_text  # noqa: E402
 from theory.claims import Claim  # noqa: E402
@@ -106,6 +107,17 @@ EXPERIMENTS: dict[str, Experiment] = {
         run=thm2.run_thm2,
         claims=thm2.thm2_claims,
         figures=figs_thm2.thm2_figures,
+    ),
+    "markov": Experiment(
+        name="markov",
+        description="transformer on SimNPO's Markov chains: GA collapse, NPO's log divergence, NPO vs SimNPO",
+        config=markov_experiment.markov_config,
+        run=lambda config, progress, folder: markov_experiment.run_markov(
+            config, progress, model_dir=None if folder is None else folder / "models"
+        ),
+        claims=markov_experiment.markov_claims,
+        figures=figs_markov.all_figures,
+        uses_folder=True,
     ),
 }
 

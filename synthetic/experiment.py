@@ -43,6 +43,8 @@ class Experiment:
       cache: whether ``run``'s arrays are saved and reused (off for cheap experiments).
       cache_name: the name results are cached under (default ``name``); two experiments
         that read the same runs (figures 4 and 9) share it, so the runs happen once.
+      uses_folder: ``run`` also takes ``folder=`` (the cache folder, or ``None``), for
+        experiments that keep intermediate artefacts such as trained models.
     """
 
     name: str
@@ -53,6 +55,7 @@ class Experiment:
     figures: Callable[[dict, Arrays], dict] = _no_figures
     cache: bool = True
     cache_name: Optional[str] = None
+    uses_folder: bool = False
 
 
 def run_cached(
@@ -68,7 +71,7 @@ def run_cached(
         arrays = store.load(folder, name, config)
         if arrays is not None:
             return arrays, True
-    arrays = exp.run(config, progress)
+    arrays = exp.run(config, progress, folder=folder) if exp.uses_folder else exp.run(config, progress)
     if exp.cache and folder is not None:
         store.save(folder, name, config, arrays)
     return arrays, False

@@ -1,0 +1,269 @@
+"""A small decoder-only transformer in plain JAX (DESIGN.md "Models are pure functions").
+
+The model of the SimNPO synthetic study (PAPER.md section 6): token and learned position
+embeddings, ``layers`` pre-LayerNorm blocks (causal multi-head self-attention, then a GELU
+MLP, each in a residual branch), a final LayerNorm and an untied output projection.
+
+* :func:`init` ``(key, config) -> params``: a plain dict of float32 arrays whose names carry
+  their shapes (nanodo style: ``embed_VxD``; block weights are stacked over the layer axis
+  ``L`` and the blocks run under ``lax.scan``, so compile time does not grow with depth).
+* :func:`next_token_log_probs` ``(params, tokens_BxT) -> (B, T-1, V)``: the model's
+  log-distribution of token ``t+1`` given tokens ``<= t`` (for KL metrics).
+* :func:`token_log_probs` ``(params, tokens_BxT) -> (B, T-1)``: the log-probability of each
+  actual next token.
+* :func:`generate`: jitted sampling (``temperature > 0``) or greedy decoding
+  (``temperature = 0``) with fixed shapes and a ``lax.fori_loop``.
+
+Everything is float32 (DESIGN.md "Precision"), stated explicitly because importing
+``synthetic`` turns on float64 globally.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "TransformerConfig",
+    "init",
+    "param_count",
+    "matmul_flops_per_token",
+    "forward",
+    "next_token_log_probs",
+    "token_log_probs",
+    "sequence_log_probs",
+    "generate",
+]
+
+DTYPE = jnp.float32
+
+
+def _check_int(value, name: str, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerConfig:
+    """Shape of the transformer (hashable, so it can be a static jit argument).
+
+    Attributes:
+      vocab_size: ``V``, number of token values.
+      context: ``T``, the longest sequence the model reads (size of the position table).
+      layers: ``L``, number of blocks.
+      width: ``D``, the residual width; divisible by ``heads``.
+      heads: ``H``, attention heads (head size ``D / H``).
+      mlp_ratio: the MLP's hidden width is ``mlp_ratio * D``.
+    """
+
+    vocab_size: int = 10
+    context: int = 20
+    layers: int = 4
+    width: int = 128
+    heads: int = 4
+    mlp_ratio: int = 4
+
+    def __post_init__(self):
+        for name in ("vocab_size", "context", "layers", "width", "heads", "mlp_ratio"):
+            _check_int(getattr(self, name), name, 2 if name in ("vocab_size", "context") else 1)
+        if self.width % self.heads:
+            raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
+
+    @property
+    def head_dim(self) -> int:
+        return self.width // self.heads
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def init(key: jax.Array, config: TransformerConfig) -> dict:
+    """Random float32 parameters: N(0, 0.02) weights, residual outputs scaled by 1/sqrt(2L)
+    (GPT-2's initialisation), zero biases, unit LayerNorm scales."""
+    if not isinstance(config, TransformerConfig):
+        raise ValueError(f"config must be a TransformerConfig, got {type(config).__name__}")
+    V, T, L, D, H = config.vocab_size, config.context, config.layers, config.width, config.heads
+    F = config.mlp_ratio * D
+    k = jax.random.split(key, 6)
+    std, out_std = 0.02, 0.02 / math.sqrt(2 * L)
+
+    def normal(key, shape, s):
+        return s * jax.random.normal(key, shape, DTYPE)
+
+    return {
+        "embed_VxD": normal(k[0], (V, D), std),
+        "pos_TxD": normal(k[1], (T, D), std),
+        "blocks": {
+            "ln1_scale_LxD": jnp.ones((L, D), DTYPE),
+            "ln1_bias_LxD": jnp.zeros((L, D), DTYPE),
+            "qkv_LxDx3xHxK": normal(k[2], (L, D, 3, H, D // H), std),
+            "attn_out_LxHxKxD": normal(k[3], (L, H, D // H, D), out_std),
+            "ln2_scale_LxD": jnp.ones((L, D), DTYPE),
+            "ln2_bias_LxD": jnp.zeros((L, D), DTYPE),
+            "mlp_in_LxDxF": normal(k[4], (L, D, F), std),
+            "mlp_in_bias_LxF": jnp.zeros((L, F), DTYPE),
+            "mlp_out_LxFxD": normal(k[5], (L, F, D), out_std),
+            "mlp_out_bias_LxD": jnp.zeros((L, D), DTYPE),
+        },
+        "ln_f_scale_D": jnp.ones((D,), DTYPE),
+        "ln_f_bias_D": jnp.zeros((D,), DTYPE),
+        "out_DxV": normal(jax.random.fold_in(key, 7), (D, V), std),
+    }
+
+
+def param_count(params) -> int:
+    """Number of scalar parameters."""
+    return int(sum(np.prod(a.shape) for a in jax.tree.leaves(params)))
+
+
+def matmul_flops_per_token(config: TransformerConfig, seq_len: int) -> dict:
+    """Analytic multiply-add FLOPs (2 per MAC) of one token's forward pass.
+
+    Returns ``{"dense": ..., "attention": ...}``: ``dense`` is ``2 * (matmul weights)``
+    (QKV, attention output, MLP, output projection; embeddings are lookups), ``attention``
+    the score and value products, ``2 * 2 * L * T * D`` averaged over positions of a causal
+    sequence (counted as full ``T x T``, as XLA computes them). Training is about 3x forward.
+    """
+    D, L, V = config.width, config.layers, config.vocab_size
+    F = config.mlp_ratio * D
+    dense = 2 * (L * (3 * D * D + D * D + 2 * D * F) + D * V)
+    attention = 2 * 2 * L * seq_len * D
+    return {"dense": dense, "attention": attention}
+
+
+def _lead(v, x):
+    """``v`` of shape ``(D,)`` with leading unit axes to match ``x``'s rank (explicit
+    broadcasting: the test suite runs with ``jax_numpy_rank_promotion='raise'``)."""
+    return jnp.reshape(v, (1,) * (x.ndim - v.ndim) + v.shape)
+
+
+def _layer_norm(x, scale, bias, eps=1e-5):
+    mean = jnp.mean(x, axis=-1, keepdims=True)
+    var = jnp.mean(jnp.square(x - mean), axis=-1, keepdims=True)
+    return (x - mean) * jax.lax.rsqrt(var + eps) * _lead(scale, x) + _lead(bias, x)
+
+
+def _block(config: TransformerConfig, x_BxTxD, p):
+    T = x_BxTxD.shape[1]
+    h_BxTxD = _layer_norm(x_BxTxD, p["ln1_scale_LxD"], p["ln1_bias_LxD"])
+    qkv_BxTx3xHxK = jnp.einsum("btd,dshk->btshk", h_BxTxD, p["qkv_LxDx3xHxK"])
+    q_BxTxHxK, k_BxTxHxK, v_BxTxHxK = (qkv_BxTx3xHxK[:, :, i] for i in range(3))
+    att_BxHxTxT = jnp.einsum("bqhk,bshk->bhqs", q_BxTxHxK, k_BxTxHxK) / jnp.sqrt(
+        jnp.asarray(config.head_dim, DTYPE)
+    )
+    causal_TxT = jnp.tril(jnp.ones((T, T), dtype=bool))
+    att_BxHxTxT = jnp.where(causal_TxT[None, None], att_BxHxTxT, jnp.asarray(-1e30, DTYPE))
+    att_BxHxTxT = jax.nn.softmax(att_BxHxTxT, axis=-1)
+    o_BxTxHxK = jnp.einsum("bhqs,bshk->bqhk", att_BxHxTxT, v_BxTxHxK)
+    x_BxTxD = x_BxTxD + jnp.einsum("bthk,hkd->btd", o_BxTxHxK, p["attn_out_LxHxKxD"])
+    h_BxTxD = _layer_norm(x_BxTxD, p["ln2_scale_LxD"], p["ln2_bias_LxD"])
+    h_BxTxF = h_BxTxD @ p["mlp_in_LxDxF"]
+    h_BxTxF = jax.nn.gelu(h_BxTxF + _lead(p["mlp_in_bias_LxF"], h_BxTxF))
+    return x_BxTxD + h_BxTxF @ p["mlp_out_LxFxD"] + _lead(p["mlp_out_bias_LxD"], x_BxTxD)
+
+
+def _check_tokens(tokens, config: TransformerConfig, name: str = "tokens_BxT") -> None:
+    shape = jnp.shape(tokens)
+    if len(shape) != 2 or shape[1] < 1:
+        raise ValueError(f"{name} must have shape (batch, time), got shape {shape}")
+    if shape[1] > config.context:
+        raise ValueError(f"{name} has {shape[1]} positions, more than the context {config.context}")
+    if not jnp.issubdtype(jnp.asarray(tokens).dtype, jnp.integer):
+        raise ValueError(f"{name} must hold integer token ids, got dtype {jnp.asarray(tokens).dtype}")
+
+
+def _config_of(params) -> TransformerConfig:
+    """Recover the config from the parameter shapes (so callers need not pass it)."""
+    V, D = params["embed_VxD"].shape
+    T = params["pos_TxD"].shape[0]
+    L, _, _, H, _ = params["blocks"]["qkv_LxDx3xHxK"].shape
+    F = params["blocks"]["mlp_in_LxDxF"].shape[-1]
+    return TransformerConfig(vocab_size=V, context=T, layers=L, width=D, heads=H, mlp_ratio=F // D)
+
+
+def forward(params: dict, tokens_BxT: jax.Array) -> jax.Array:
+    """Logits ``(B, T, V)``: position ``t`` predicts token ``t+1`` from tokens ``<= t``."""
+    config = _config_of(params)
+    _check_tokens(tokens_BxT, config)
+    T = tokens_BxT.shape[1]
+    x_BxTxD = params["embed_VxD"][tokens_BxT] + params["pos_TxD"][None, :T]
+
+    def layer(x, p):
+        return _block(config, x, p), None
+
+    x_BxTxD, _ = jax.lax.scan(layer, x_BxTxD, params["blocks"])
+    x_BxTxD = _layer_norm(x_BxTxD, params["ln_f_scale_D"], params["ln_f_bias_D"])
+    return x_BxTxD @ params["out_DxV"]
+
+
+def next_token_log_probs(params: dict, tokens_BxT: jax.Array) -> jax.Array:
+    """``log pi(. | tokens_{<=t})`` for ``t = 0..T-2``: shape ``(B, T-1, V)``."""
+    return jax.nn.log_softmax(forward(params, tokens_BxT)[:, :-1], axis=-1)
+
+
+def token_log_probs(params: dict, tokens_BxT: jax.Array) -> jax.Array:
+    """``log pi(token_{t+1} | tokens_{<=t})`` for ``t = 0..T-2``: shape ``(B, T-1)``.
+
+    The first token is context only (there is no beginning-of-sequence token).
+    """
+    logp_BxTm1xV = next_token_log_probs(params, tokens_BxT)
+    return jnp.take_along_axis(logp_BxTm1xV, tokens_BxT[:, 1:, None], axis=-1)[..., 0]
+
+
+def sequence_log_probs(params: dict, tokens_BxT: jax.Array, mask_BxT: jax.Array) -> jax.Array:
+    """``log pi(y)`` summed over the scored tokens: ``(B,)``.
+
+    ``mask_BxT`` (0/1) marks real tokens; the transition into token ``t+1`` counts when
+    ``mask[:, t+1]`` is 1 (so a padded tail contributes nothing).
+    """
+    if jnp.shape(mask_BxT) != jnp.shape(tokens_BxT):
+        raise ValueError(f"mask_BxT must have the shape of tokens_BxT {jnp.shape(tokens_BxT)}, got {jnp.shape(mask_BxT)}")
+    lp_BxTm1 = token_log_probs(params, tokens_BxT)
+    return jnp.sum(lp_BxTm1 * mask_BxT[:, 1:].astype(lp_BxTm1.dtype), axis=-1)
+
+
+@functools.partial(jax.jit, static_argnames=("length",))
+def _generate(params, key, prompt_BxP, temperature, length):
+    B, P = prompt_BxP.shape
+    tokens_BxN = jnp.zeros((B, length), jnp.int32).at[:, :P].set(prompt_BxP.astype(jnp.int32))
+
+    def body(t, carry):
+        tokens, key = carry
+        key, sub = jax.random.split(key)
+        # The causal mask makes logits at t-1 independent of the (still zero) tokens >= t.
+        logits_BxV = forward(params, tokens)[:, t - 1]
+        sampled = jax.random.categorical(sub, logits_BxV / jnp.maximum(temperature, 1e-6), axis=-1)
+        greedy = jnp.argmax(logits_BxV, axis=-1)
+        nxt = jnp.where(temperature > 0, sampled, greedy).astype(jnp.int32)
+        return tokens.at[:, t].set(nxt), key
+
+    tokens, _ = jax.lax.fori_loop(P, length, body, (tokens_BxN, key))
+    return tokens
+
+
+def generate(params: dict, key: jax.Array, prompt_BxP, *, length: int, temperature: float = 1.0) -> jax.Array:
+    """Continue ``prompt_BxP`` to ``length`` tokens: sampling, or greedy when ``temperature = 0``.
+
+    Args:
+      params: from :func:`init`.
+      key: PRNG key for sampling (unused when greedy).
+      prompt_BxP: integer tokens, ``P >= 1``.
+      length: total length ``N`` of the output, ``P <= N <= context``.
+      temperature: ``>= 0``; 0 means greedy (argmax).
+    Returns:
+      int32 tokens ``(B, N)`` beginning with the prompt.
+    """
+    config = _config_of(params)
+    prompt = jnp.asarray(prompt_BxP)
+    _check_tokens(prompt, config, "prompt_BxP")
+    _check_int(length, "length", prompt.shape[1])
+    if length > config.context:
+        raise ValueError(f"length must be <= context {config.context}, got {length}")
+    if not (np.isfinite(temperature) and temperature >= 0):
+        raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
+    return _generate(params, key, prompt, jnp.asarray(temperature, DTYPE), length)
