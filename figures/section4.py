@@ -15,9 +15,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from figures.style import beta_colors, method_color, plot_band, style_context
-from synthetic.analysis import pareto_frontier, seed_mean
+from synthetic.analysis import pareto_frontier, seed_mean, split_prefix
 
-__all__ = ["fig3", "fig4", "fig9", "gridsearch", "split_alpha"]
+__all__ = ["fig3", "fig4", "fig9", "gridsearch"]
 
 FORGET_THRESHOLD = 0.005
 """Claim (a) of PAPER.md section 4.2: forget distance below this within 1200 steps."""
@@ -28,16 +28,6 @@ FORGET_KL_LABEL = r"forget KL  $E_{FG}\,KL(\pi_{ref}\,\|\,\pi_\theta)$"
 STEP_LABEL = "step (full-batch gradient descent)"
 
 _REQUIRED = ("steps", "forget_distance", "retain_distance", "setting_method")
-
-
-def split_alpha(arrays: dict, key: str) -> dict:
-    """The arrays of one alpha (``key`` is ``"alpha1"`` or ``"alpha0"``) of a ``run_fig4`` dict."""
-    prefix = f"{key}_"
-    out = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
-    if not out:
-        found = sorted({k.split("_", 1)[0] for k in arrays})
-        raise ValueError(f"arrays has no keys prefixed {prefix!r} (a run_fig4 dict); prefixes found: {found}")
-    return out
 
 
 def _check(a: dict, name: str, extra: tuple = ()) -> None:
@@ -128,7 +118,7 @@ def fig4(arrays: dict) -> Figure:
     Args:
       arrays: the dict of ``synthetic.section4.run_fig4`` (keys ``alpha1_*``, ``alpha0_*``).
     """
-    a1, a0 = split_alpha(arrays, "alpha1"), split_alpha(arrays, "alpha0")
+    a1, a0 = split_prefix(arrays, "alpha1"), split_prefix(arrays, "alpha0")
     _check(a1, "fig4 alpha1")
     _check(a0, "fig4 alpha0")
     with style_context():
@@ -195,7 +185,7 @@ def fig9(arrays: dict, *, mark_step: int = 1200, good_slack: float = 2.0) -> Fig
       mark_step: the step marked on each method's curve in (c).
       good_slack: the tolerance of the grey span in (c).
     """
-    a1, a0 = split_alpha(arrays, "alpha1"), split_alpha(arrays, "alpha0")
+    a1, a0 = split_prefix(arrays, "alpha1"), split_prefix(arrays, "alpha0")
     _check(a1, "fig9 alpha1", ("forget_kl",))
     _check(a0, "fig9 alpha0", ("forget_kl",))
     with style_context():

@@ -18,19 +18,12 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from figures.style import beta_colors, method_color, style_context
+from synthetic.analysis import split_prefix
 
 __all__ = ["distance", "time_to_distance", "outside", "softmax_toy", "thm2_figures"]
 
 DIST_LABEL = r"$\|\theta-\theta_{init}\|_{X^\top X} = \|b\|_2$"
 STEP_LABEL = "step t (full-batch gradient descent)"
-
-
-def _split(arrays: dict, setting: str) -> dict:
-    prefix = f"{setting}_"
-    out = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
-    if not out:
-        raise ValueError(f"arrays has no keys prefixed {prefix!r} (expected synthetic.thm2.run_thm2 arrays)")
-    return out
 
 
 def _runs(a: dict) -> list[tuple[int, str, object]]:
@@ -59,7 +52,7 @@ def _prediction_handles(text: str) -> list:
 
 def distance(arrays: dict) -> Figure:
     """Theorem 2 on orthogonal inputs: ``||b||`` vs t, measured (solid) and predicted (dashed)."""
-    a = _split(arrays, "orthogonal")
+    a = split_prefix(arrays, "orthogonal")
     t = a["steps"][1:].astype(float)
     nb = np.linalg.norm(a["b"], axis=-1)[:, 1:]
     pred = a["pred_distance"][:, 1:]
@@ -105,7 +98,7 @@ def distance(arrays: dict) -> Figure:
 
 def time_to_distance(arrays: dict) -> Figure:
     """Steps to first reach ``||b|| = D``: measured (markers) vs Theorem 2's closed forms (dashed)."""
-    a = _split(arrays, "orthogonal")
+    a = split_prefix(arrays, "orthogonal")
     dist, hit = a["distances"], a["hit_step"]
     dense, pred = a["dense_distances"], a["pred_time_dense"]
     T = float(a["steps"][-1])
@@ -147,7 +140,7 @@ def outside(arrays: dict) -> Figure:
         fig = Figure(figsize=(11, 4.4), layout="constrained")
         axes = fig.subplots(1, 2, sharey=True)
         for ax, (setting, title) in zip(axes, settings):
-            a = _split(arrays, setting)
+            a = split_prefix(arrays, setting)
             t = a["steps"][1:].astype(float)
             nb = np.linalg.norm(a["b"], axis=-1)[:, 1:]
             for i, label, color in _runs(a):
@@ -165,7 +158,7 @@ def outside(arrays: dict) -> Figure:
 
 def softmax_toy(arrays: dict) -> Figure:
     """Section 2.1: gradient norm on already-unlearned examples (GA flat, NPO decaying)."""
-    a = _split(arrays, "toy")
+    a = split_prefix(arrays, "toy")
     t = a["steps"][1:].astype(float)
     u = a["unlearned_grad_norm"][:, 1:]
     nll = -a["logp"][:, 1:].mean(-1)

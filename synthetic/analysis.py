@@ -14,6 +14,7 @@ __all__ = [
     "frontier_area",
     "frontier_gap",
     "first_step_below",
+    "split_prefix",
 ]
 
 
@@ -83,6 +84,20 @@ def frontier_gap(forget_a, retain_a, forget_b, retain_b, *, n: int = 200) -> flo
     ra = frontier_curve(forget_a, retain_a, levels, cap)
     rb = frontier_curve(forget_b, retain_b, levels, cap)
     return float(np.mean(rb - ra))
+
+
+def split_prefix(arrays: dict, key: str) -> dict:
+    """The arrays stored under ``f"{key}_"`` (e.g. one alpha of figure 4), prefix removed.
+
+    Experiments that run several configurations keep them in one flat dict of arrays (one
+    ``.npz``); this selects one. Raises ``ValueError`` naming the prefixes present.
+    """
+    prefix = f"{key}_"
+    out = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+    if not out:
+        found = sorted({k.split("_", 1)[0] for k in arrays})
+        raise ValueError(f"arrays has no keys prefixed {prefix!r}; prefixes found: {found}")
+    return out
 
 
 def first_step_below(values: np.ndarray, steps: np.ndarray, threshold: float):

@@ -238,7 +238,8 @@ def _two_class_log_probs(z):
     return jnp.stack([jax.nn.log_sigmoid(-z), jax.nn.log_sigmoid(z)], axis=-1)
 
 
-def _all_finite(tree) -> jax.Array:
+def all_finite(tree) -> jax.Array:
+    """True iff every leaf of ``tree`` is finite (a traced boolean inside jit)."""
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(tree)]))
 
 
@@ -287,7 +288,7 @@ def _unlearn(problem: Problem, theta_ref, theta_retr, method: Method, learning_r
         grads = jax.grad(loss_fn)(theta)
         updates, new_state = opt.update(grads, state, theta)
         new_theta = optax.apply_updates(theta, updates)
-        ok = _all_finite(new_theta)
+        ok = all_finite(new_theta)
         # Freeze at the last finite parameters and remember when it happened.
         diverged_step = jnp.where((diverged_step < 0) & ~ok, step + 1, diverged_step)
         theta, state = jax.tree.map(lambda new, old: jnp.where(ok, new, old), (new_theta, new_state), (theta, state))

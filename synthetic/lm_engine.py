@@ -31,6 +31,7 @@ import numpy as np
 import optax
 
 from synthetic import store
+from synthetic.engine import all_finite
 from synthetic import transformer as tf
 from synthetic.markov import Sequences
 from theory.methods import LossInputs, Method, method_loss, stack_methods
@@ -299,10 +300,6 @@ def make_unlearn_data(params_ref, forget: Sequences, retain: Sequences, chunk: i
     )
 
 
-def _all_finite(tree) -> jax.Array:
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(tree)]))
-
-
 def _make_optimizer(kind: str, learning_rate, weight_decay: float):
     if kind == "adamw":
         return optax.inject_hyperparams(optax.adamw)(learning_rate=learning_rate, weight_decay=weight_decay)
@@ -342,7 +339,7 @@ def _unlearn_run(params_ref, data: UnlearnData, ev: EvalSets, method: Method, le
         grads = jax.grad(loss_fn)(params, jax.random.fold_in(key, t))
         updates, new_state = opt.update(grads, state, params)
         new_params = optax.apply_updates(params, updates)
-        ok = _all_finite(new_params)
+        ok = all_finite(new_params)
         diverged_step = jnp.where((diverged_step < 0) & ~ok, t + 1, diverged_step)
         params, state = jax.tree.map(lambda a, b: jnp.where(ok, a, b), (new_params, new_state), (params, state))
         return params, state, diverged_step

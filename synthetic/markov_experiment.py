@@ -35,6 +35,7 @@ import numpy as np
 from synthetic import lm_engine
 from synthetic import markov
 from synthetic import transformer as tf
+from synthetic.analysis import seed_mean
 from synthetic.markov import MarkovConfig
 from theory.claims import Claim
 from theory.methods import get_method
@@ -228,18 +229,12 @@ def run_markov(config: dict, progress=lambda msg: None, model_dir: Optional[Path
 # --------------------------------------------------------------------------- claims
 
 
-def _seed_mean(a):
-    a = np.asarray(a, float)
-    with np.errstate(invalid="ignore"):
-        return np.nanmean(np.where(np.isfinite(a), a, np.nan), axis=-2) if a.ndim >= 2 else a
-
-
 def _at(arrays, metric, method):
     """Seed-mean curve ``(E,)`` of ``metric`` for ``method``."""
     names = [str(m) for m in arrays["methods"]]
     if method not in names:
         raise ValueError(f"method {method!r} not in this run's methods {names}")
-    return _seed_mean(arrays[metric][names.index(method)])
+    return seed_mean(arrays[metric][names.index(method)])  # (S, E) -> (E,)
 
 
 def markov_claims(config: dict, arrays: dict) -> list[Claim]:

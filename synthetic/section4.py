@@ -211,16 +211,10 @@ def run_fig4(config: dict, progress=lambda msg: None) -> dict[str, np.ndarray]:
     """Figure 4 for both alphas: ``config = {"alpha1": fig4_config(1), "alpha0": fig4_config(0)}``.
 
     Returns the arrays of :func:`run_grid_experiment` for each alpha, keys prefixed with
-    ``alpha1_`` and ``alpha0_``.
+    ``alpha1_`` and ``alpha0_`` (select one with :func:`synthetic.analysis.split_prefix`).
     """
     out = {}
     for key in ("alpha1", "alpha0"):
         for name, value in run_grid_experiment(config[key], progress).items():
             out[f"{key}_{name}"] = value
     return out
-
-
-def split_alpha(arrays: dict, key: str) -> dict:
-    """The arrays of one alpha (``key`` is ``"alpha1"`` or ``"alpha0"``) from :func:`run_fig4`."""
-    prefix = f"{key}_"
-    return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}

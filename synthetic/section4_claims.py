@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from synthetic.analysis import first_step_below, frontier_area, frontier_gap, seed_mean
+from synthetic.analysis import first_step_below, frontier_area, frontier_gap, seed_mean, split_prefix
 from theory.claims import Claim
 
 __all__ = [
@@ -24,11 +24,6 @@ __all__ = [
 FORGET_THRESHOLD = 0.005
 FORGET_WITHIN = 1200
 GROWTH = 1.5  # rd(T) / rd(T/2) at or above this "keeps growing"; below it "levels off"
-
-
-def _split(arrays: dict, key: str) -> dict:
-    prefix = f"{key}_"
-    return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
 
 def _curves(a: dict, metric: str) -> dict[str, np.ndarray]:
@@ -109,7 +104,7 @@ def gridsearch_claims(config: dict, arrays: dict) -> list[Claim]:
 
 def fig4_claims(config: dict, arrays: dict) -> list[Claim]:
     """Claims (a)-(d) of section 4.2 on the figure-4 runs (both alphas)."""
-    a1, a0 = _split(arrays, "alpha1"), _split(arrays, "alpha0")
+    a1, a0 = split_prefix(arrays, "alpha1"), split_prefix(arrays, "alpha0")
     steps = a1["steps"]
     claims = []
 
@@ -214,7 +209,7 @@ def fig4_claims(config: dict, arrays: dict) -> list[Claim]:
 
 def fig9_claims(config: dict, arrays: dict) -> list[Claim]:
     """Claim (e) of appendix B.1: Pareto-good models keep a moderate forget KL."""
-    a1 = _split(arrays, "alpha1")
+    a1 = split_prefix(arrays, "alpha1")
     steps = a1["steps"]
     fd, rd, kl = (_curves(a1, k) for k in ("forget_distance", "retain_distance", "forget_kl"))
     # The Pareto-best point of a trajectory: the smallest forget + retain distance.

@@ -21,11 +21,11 @@ import time
 import jax
 import numpy as np
 
-from synthetic.experiment import Experiment
+from synthetic.analysis import split_prefix
 from theory import divergence as dv
 from theory.claims import Claim
 
-__all__ = ["SETTINGS", "thm2_config", "run_thm2", "thm2_claims", "split_setting"]
+__all__ = ["SETTINGS", "thm2_config", "run_thm2", "thm2_claims"]
 
 SETTINGS = ("orthogonal", "correlated", "overcomplete")
 """The forget sets: inside the theorem's assumptions, then two ways of leaving them."""
@@ -163,15 +163,6 @@ def run_thm2(config: dict, progress=lambda msg: None) -> dict[str, np.ndarray]:
     arrays.update({f"toy_{k}": np.asarray(v) for k, v in toy.items()})
     progress(f"softmax toy: {toy_cfg['steps']:.0e} steps in {float(toy['seconds']):.1f}s")
     return arrays
-
-
-def split_setting(arrays: dict, setting: str) -> dict:
-    """The arrays of one setting (``"orthogonal"``, ..., ``"toy"``) without their prefix."""
-    prefix = f"{setting}_"
-    out = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
-    if not out:
-        raise ValueError(f"arrays has no keys prefixed {prefix!r} (expected run_thm2 arrays)")
-    return out
 
 
 # --------------------------------------------------------------------------- claims
@@ -358,7 +349,7 @@ def _claim_exp_slowdown(config, a) -> Claim:
 def _claim_agree(config, arrays) -> Claim:
     parts, errors = [], {}
     for setting in SETTINGS:
-        a = split_setting(arrays, setting)
+        a = split_prefix(arrays, setting)
         e_b = dv.max_rel_error(a["b_theta"], a["b"])
         e_n = dv.max_rel_error(a["xtx_norm"], _norms(a))
         errors[setting] = {"b": e_b, "xtx_norm": e_n}
@@ -409,7 +400,7 @@ def _regime_numbers(a: dict) -> dict:
 def _claim_outside(config, arrays) -> Claim:
     numbers, parts, ok, explain = {}, [], True, []
     for setting in SETTINGS[1:]:
-        r = _regime_numbers(split_setting(arrays, setting))
+        r = _regime_numbers(split_prefix(arrays, setting))
         numbers[setting] = r
         ga_linear = LINEAR_RATIO_BAND[0] <= r["ga_decade_ratio"] <= LINEAR_RATIO_BAND[1]
         npo_slow = all(x <= LOG_RATIO_BAND[1] for x in r["npo_decade_ratios"])
@@ -466,7 +457,7 @@ def _outside_sentence(explain) -> str:
 
 
 def _claim_toy(config, arrays) -> Claim:
-    a = split_setting(arrays, "toy")
+    a = split_prefix(arrays, "toy")
     steps, u = a["steps"], a["unlearned_grad_norm"]
     every = (np.exp(a["logp"]) <= float(a["unlearned_below"])).all(-1)  # (R, E)
     k_cfg = config["toy"]["n_classes"]
@@ -512,7 +503,7 @@ def _claim_toy(config, arrays) -> Claim:
 
 def thm2_claims(config: dict, arrays: dict) -> list[Claim]:
     """The claims of ``thm2``: the five of the issue, outside the assumptions, the softmax toy."""
-    orth = split_setting(arrays, "orthogonal")
+    orth = split_prefix(arrays, "orthogonal")
     return [
         _claim_ga_linear(config, orth),
         _claim_npo_log(config, orth),

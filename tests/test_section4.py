@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from synthetic import section4, section4_claims
-from synthetic.analysis import frontier_curve, frontier_gap, pareto_frontier, seed_mean
+from synthetic.analysis import frontier_curve, frontier_gap, pareto_frontier, seed_mean, split_prefix
 from synthetic.data import DataConfig
 
 
@@ -19,11 +19,11 @@ def _tiny(config: dict) -> dict:
 def test_fig4_pipeline_and_claims_at_tiny_size():
     config = {"alpha1": _tiny(section4.fig4_config(1.0, quick=True)), "alpha0": _tiny(section4.fig4_config(0.0, quick=True))}
     arrays = section4.run_fig4(config)
-    a1 = section4.split_alpha(arrays, "alpha1")
+    a1 = split_prefix(arrays, "alpha1")
     assert a1["forget_distance"].shape == (2, 6, 5)
     assert list(a1["setting_method"]) == list(section4.FIG4_METHODS)
     np.testing.assert_allclose(a1["setting_learning_rate"], [5e-4, 5e-4, 5e-4, 5e-3, 5e-3, 5e-3])
-    np.testing.assert_allclose(section4.split_alpha(arrays, "alpha0")["setting_beta"][3:], [10, 10, 5])
+    np.testing.assert_allclose(split_prefix(arrays, "alpha0")["setting_beta"][3:], [10, 10, 5])
     # Every run starts at the reference: same distances for all settings at step 0.
     np.testing.assert_allclose(a1["forget_distance"][:, :, 0], a1["forget_distance"][:, :1, 0].repeat(6, 1))
     assert np.all(a1["param_distance"][:, :, 0] == 0)

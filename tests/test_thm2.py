@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 
 import paper_repro  # noqa: E402
 from synthetic import thm2  # noqa: E402
+from synthetic.analysis import split_prefix  # noqa: E402
 from synthetic.experiment import run_cached  # noqa: E402
 
 EXPERIMENT = paper_repro.EXPERIMENTS["thm2"]
@@ -41,7 +42,7 @@ def test_config_is_json_and_quick_is_shorter():
 def test_quick_run_produces_the_claims(quick):
     config, arrays = quick
     for setting in thm2.SETTINGS:
-        a = thm2.split_setting(arrays, setting)
+        a = split_prefix(arrays, setting)
         assert a["b"].shape == (5, a["steps"].size, 32)
         assert bool(a["assumptions_hold"]) == (setting == "orthogonal")
     claims = thm2.thm2_claims(config, arrays)
