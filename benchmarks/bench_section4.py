@@ -4,7 +4,9 @@
 
 Runs, each in a fresh process with an empty output folder:
   * ``paper_repro.py --only fig4``  (both alphas, reference/retrained fits included; goal <= 30 s)
-  * ``paper_repro.py --quick``      (every experiment in quick mode; goal <= 20 s for section 4)
+  * ``paper_repro.py --quick --only symbolic,fig4,fig9,fig3,gridsearch``
+                                    (section 4 and the theory checks in quick mode; goal <= 20 s)
+  * ``paper_repro.py --quick``      (every experiment in quick mode, for reference)
 and prints the median, min and max over the repeats, and the per-stage times that the
 experiment itself records (fit vs unlearning). Numbers depend on what else the machine runs.
 """
@@ -41,6 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     cases = {
         "fig4 (full, both alphas)": ["--only", "fig4"],
+        "quick (symbolic + section 4)": ["--quick", "--only", "symbolic,fig4,fig9,fig3,gridsearch"],
         "quick (all experiments)": ["--quick"],
     }
     for name, cli in cases.items():

@@ -48,6 +48,8 @@ class DataConfig:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         for name in ("alpha", "shift", "theta_scale"):
             value = getattr(self, name)
+            if isinstance(value, jax.core.Tracer):
+                continue  # traced inside jit (one compiled program serves every alpha)
             if not isinstance(value, (int, float)) or value != value or abs(value) == float("inf"):
                 raise ValueError(f"{name} must be a finite number, got {value!r}")
 
