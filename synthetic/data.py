@@ -16,6 +16,8 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from theory.validate import check_int
+
 __all__ = ["DataConfig", "Dataset", "make_dataset", "label_probability"]
 
 
@@ -43,9 +45,7 @@ class DataConfig:
 
     def __post_init__(self):
         for name in ("d", "n_forget", "n_retain", "n_eval_forget", "n_eval_retain"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_int(getattr(self, name), name)
         for name in ("alpha", "shift", "theta_scale"):
             value = getattr(self, name)
             if isinstance(value, jax.core.Tracer):

@@ -26,6 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from theory.validate import check_int
+
 __all__ = [
     "MarkovConfig",
     "Sequences",
@@ -66,9 +68,7 @@ class MarkovConfig:
     def __post_init__(self):
         object.__setattr__(self, "blocks", tuple(tuple(int(s) for s in b) for b in self.blocks))
         for name in ("n_states", "length", "forget2_length", "n_retain", "n_forget1", "n_forget2"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < (2 if "length" in name or name == "n_states" else 1):
-                raise ValueError(f"{name} must be a positive integer (lengths and n_states >= 2), got {v!r}")
+            check_int(getattr(self, name), name, 2 if "length" in name or name == "n_states" else 1)
         if self.forget2_length > self.length:
             raise ValueError(f"forget2_length ({self.forget2_length}) must be <= length ({self.length})")
         if len(self.blocks) != 3:

@@ -20,6 +20,8 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from theory.validate import check_int
+
 __all__ = [
     "logistic_log_probs",
     "RandomFeaturesConfig",
@@ -60,9 +62,7 @@ class RandomFeaturesConfig:
 
     def __post_init__(self):
         for name in ("d", "n_features"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_int(getattr(self, name), name)
 
 
 def random_features_init(key: jax.Array, config: RandomFeaturesConfig = RandomFeaturesConfig(), dtype=jnp.float64) -> dict:
@@ -93,9 +93,7 @@ class SoftmaxConfig:
 
     def __post_init__(self):
         for name in ("d", "n_classes"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_int(getattr(self, name), name)
 
 
 def softmax_init(key: jax.Array, config: SoftmaxConfig = SoftmaxConfig(), scale: float = 0.0, dtype=jnp.float64) -> jax.Array:

@@ -28,6 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from theory.validate import check_int
+
 __all__ = [
     "TransformerConfig",
     "init",
@@ -41,11 +43,6 @@ __all__ = [
 ]
 
 DTYPE = jnp.float32
-
-
-def _check_int(value, name: str, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +67,7 @@ class TransformerConfig:
 
     def __post_init__(self):
         for name in ("vocab_size", "context", "layers", "width", "heads", "mlp_ratio"):
-            _check_int(getattr(self, name), name, 2 if name in ("vocab_size", "context") else 1)
+            check_int(getattr(self, name), name, 2 if name in ("vocab_size", "context") else 1)
         if self.width % self.heads:
             raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
 
@@ -261,7 +258,7 @@ def generate(params: dict, key: jax.Array, prompt_BxP, *, length: int, temperatu
     config = _config_of(params)
     prompt = jnp.asarray(prompt_BxP)
     _check_tokens(prompt, config, "prompt_BxP")
-    _check_int(length, "length", prompt.shape[1])
+    check_int(length, "length", prompt.shape[1])
     if length > config.context:
         raise ValueError(f"length must be <= context {config.context}, got {length}")
     if not (np.isfinite(temperature) and temperature >= 0):

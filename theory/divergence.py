@@ -62,6 +62,7 @@ import numpy as np
 
 from theory import objectives as obj
 from theory.methods import WEIGHT_FIELDS, Method, get_method, validate_method
+from theory.validate import check_int, check_positive
 
 __all__ = [
     "AssumptionReport",
@@ -88,12 +89,6 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- validation
-
-
-def _check_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _check_range(value, name: str, lo: float, hi: float, *, hi_open: bool = False) -> float:
@@ -314,8 +309,8 @@ def make_forget_set(
     Returns:
       A :class:`ForgetSet` whose ``report`` says which assumptions hold.
     """
-    n_f = _check_int(n_f, "n_f")
-    d = _check_int(d, "d")
+    n_f = check_int(n_f, "n_f")
+    d = check_int(d, "d")
     b_x, B_x, B_theta, C0 = _check_constants(b_x, B_x, B_theta, C0)
     rho = _check_range(correlation, "correlation", 0.0, 1.0, hi_open=True)
     p_one = _check_range(p_one, "p_one", 0.0, 1.0)
@@ -352,8 +347,8 @@ def log_spaced_steps(steps: int, per_decade: int = 20) -> np.ndarray:
 
     Powers of ten are included exactly, and so is ``steps``.
     """
-    steps = _check_int(steps, "steps")
-    per_decade = _check_int(per_decade, "records_per_decade")
+    steps = check_int(steps, "steps")
+    per_decade = check_int(per_decade, "records_per_decade")
     k = np.arange(0, int(np.ceil(per_decade * np.log10(steps))) + 1)
     grid = np.round(10.0 ** (k / per_decade)).astype(np.int64)
     return np.unique(np.concatenate([[0], grid[grid <= steps], [steps]]))
@@ -504,8 +499,8 @@ def gd_divergence(
     """
     if not isinstance(forget_set, ForgetSet):
         raise ValueError(f"forget_set must be a ForgetSet (see make_forget_set), got {type(forget_set).__name__}")
-    obj.check_positive(eta, "eta")
-    steps = _check_int(steps, "steps")
+    check_positive(eta, "eta")
+    steps = check_int(steps, "steps")
     c_ga, c_npo, beta = _method_arrays(methods)
     record = log_spaced_steps(steps, records_per_decade)
     if distances is None:
@@ -579,7 +574,7 @@ def ga_rate(x, *, eta: float) -> float:
 
 def npo_slope(n_f: int, beta) -> np.ndarray:
     """Limit of ``d ||b|| / d ln t`` under NPO for orthogonal rows: ``sqrt(n_f) / beta``."""
-    obj.check_positive(beta, "beta")
+    check_positive(beta, "beta")
     return np.sqrt(n_f) / np.asarray(beta, np.float64)
 
 
@@ -589,7 +584,7 @@ def npo_asymptotic_constants(forget_set: ForgetSet, beta: float) -> np.ndarray:
     With these, ``|b_i(t)| -> (1/beta) log(beta C_i eta0 t + 1)`` up to ``o(1)`` for orthogonal
     rows (module docstring).
     """
-    obj.check_positive(beta, "beta")
+    check_positive(beta, "beta")
     sq = np.sum(forget_set.x**2, axis=1)
     m0 = forget_set.signs * (forget_set.x @ forget_set.theta_init)
     return 2.0 * sq * np.exp(beta * np.logaddexp(0.0, m0))
@@ -799,13 +794,13 @@ def softmax_toy(
       ``pi_theta(y_i|x_i) <= unlearned_below`` (NaN where there is none); ``ga_limit``:
       ``sqrt(K / (K - 1))`` (unit rows); ``n_classes``; ``unlearned_below``; ``c_ga, c_npo, beta (R,)``.
     """
-    n_classes = _check_int(n_classes, "n_classes", 2)
-    d = _check_int(d, "d")
-    n_f = _check_int(n_f, "n_f")
+    n_classes = check_int(n_classes, "n_classes", 2)
+    d = check_int(d, "d")
+    n_f = check_int(n_f, "n_f")
     if n_f > d:
         raise ValueError(f"n_f must be <= d = {d} (orthonormal forget inputs), got {n_f}")
-    obj.check_positive(eta, "eta")
-    obj.check_positive(ref_margin, "ref_margin")
+    check_positive(eta, "eta")
+    check_positive(ref_margin, "ref_margin")
     _check_range(unlearned_below, "unlearned_below", 0.0, 1.0)
     c_ga, c_npo, beta = _method_arrays(methods)
     record = log_spaced_steps(steps, records_per_decade)

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from theory import objectives as obj
+from theory.validate import check_nonnegative, check_positive
 
 __all__ = [
     "Method",
@@ -80,8 +81,8 @@ class Method:
 
 def validate_method(method: Method) -> Method:
     """Check a concrete method: ``beta > 0``, ``gamma >= 0``, finite weights."""
-    obj.check_positive(method.beta, "beta")
-    obj.check_nonnegative(method.gamma, "gamma")
+    check_positive(method.beta, "beta")
+    check_nonnegative(method.gamma, "gamma")
     for name in WEIGHT_FIELDS:
         w = getattr(method, name)
         if not isinstance(w, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(w, float))):
