@@ -31,6 +31,7 @@ from synthetic.data import Dataset
 from synthetic.models import logistic_log_probs, random_features, take_label
 from theory.methods import LossInputs, Method, method_loss, stack_methods
 from theory.objectives import kl_divergence
+from theory.validate import check_int
 
 __all__ = [
     "Problem",
@@ -243,6 +244,19 @@ def all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(tree)]))
 
 
+def keep_finite(new, old, diverged_step, step):
+    """The optimizer step's guard against divergence, shared by both engines.
+
+    Returns ``(new or old, diverged_step)``: if any parameter in ``new`` (a pytree, e.g.
+    ``(params, opt_state)``, whose first element is the parameters) is non-finite, the run
+    stays frozen at ``old`` and ``diverged_step`` records ``step + 1``, the first bad step,
+    unless an earlier one was already recorded.
+    """
+    ok = all_finite(new[0])
+    diverged_step = jnp.where((diverged_step < 0) & ~ok, step + 1, diverged_step)
+    return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old), diverged_step
+
+
 def _unlearn(problem: Problem, theta_ref, theta_retr, method: Method, learning_rate, steps: int, eval_every: int) -> Trajectory:
     ref_f = logistic_log_probs(theta_ref, problem.forget)
     ref_r = logistic_log_probs(theta_ref, problem.retain)
@@ -288,10 +302,7 @@ def _unlearn(problem: Problem, theta_ref, theta_retr, method: Method, learning_r
         grads = jax.grad(loss_fn)(theta)
         updates, new_state = opt.update(grads, state, theta)
         new_theta = optax.apply_updates(theta, updates)
-        ok = all_finite(new_theta)
-        # Freeze at the last finite parameters and remember when it happened.
-        diverged_step = jnp.where((diverged_step < 0) & ~ok, step + 1, diverged_step)
-        theta, state = jax.tree.map(lambda new, old: jnp.where(ok, new, old), (new_theta, new_state), (theta, state))
+        (theta, state), diverged_step = keep_finite((new_theta, new_state), (theta, state), diverged_step, step)
         return (theta, state, diverged_step, step + 1), None
 
     def chunk(carry, _):
@@ -306,9 +317,9 @@ def _unlearn(problem: Problem, theta_ref, theta_retr, method: Method, learning_r
 
 
 def _check_schedule(steps: int, eval_every: int) -> None:
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    if not isinstance(eval_every, int) or eval_every < 1 or steps % eval_every:
+    check_int(steps, "steps")
+    check_int(eval_every, "eval_every")
+    if steps % eval_every:
         raise ValueError(f"eval_every must be a positive integer dividing steps={steps}, got {eval_every!r}")
 
 

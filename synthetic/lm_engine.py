@@ -31,11 +31,13 @@ import numpy as np
 import optax
 
 from synthetic import store
-from synthetic.engine import all_finite
+from synthetic.engine import keep_finite
+from synthetic.models import take_label
 from synthetic import transformer as tf
 from synthetic.markov import Sequences
 from theory.methods import LossInputs, Method, method_loss, stack_methods
 from theory.objectives import kl_divergence
+from theory.validate import check_int
 
 __all__ = [
     "TrainConfig",
@@ -81,9 +83,7 @@ class TrainConfig:
         if not (np.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
         for name in ("batch_size", "epochs"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+            check_int(getattr(self, name), name)
         if not (self.weight_decay >= 0):
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
 
@@ -320,7 +320,7 @@ def _unlearn_run(params_ref, data: UnlearnData, ev: EvalSets, method: Method, le
             ri = jax.random.choice(kr, n_r, (batch_size,), replace=False)
             r_tok, r_mask = data.retain_tokens[ri], data.retain_mask[ri]
             r_logp = tf.next_token_log_probs(params, r_tok)
-            r_lp = jnp.sum(jnp.take_along_axis(r_logp, r_tok[:, 1:, None], axis=-1)[..., 0] * r_mask[:, 1:], axis=-1)
+            r_lp = jnp.sum(take_label(r_logp, r_tok[:, 1:]) * r_mask[:, 1:], axis=-1)
             # K_RT per sequence: the per-token KL(pi_theta || pi_ref) summed over its tokens.
             r_kl = jnp.sum(kl_divergence(r_logp, data.retain_ref_logp[ri]) * r_mask[:, 1:], axis=-1)
         inputs = LossInputs(
@@ -339,9 +339,7 @@ def _unlearn_run(params_ref, data: UnlearnData, ev: EvalSets, method: Method, le
         grads = jax.grad(loss_fn)(params, jax.random.fold_in(key, t))
         updates, new_state = opt.update(grads, state, params)
         new_params = optax.apply_updates(params, updates)
-        ok = all_finite(new_params)
-        diverged_step = jnp.where((diverged_step < 0) & ~ok, t + 1, diverged_step)
-        params, state = jax.tree.map(lambda a, b: jnp.where(ok, a, b), (new_params, new_state), (params, state))
+        (params, state), diverged_step = keep_finite((new_params, new_state), (params, state), diverged_step, t)
         return params, state, diverged_step
 
     def chunk(carry, bounds):
@@ -402,8 +400,7 @@ def unlearn_lm_grid(
     n = len(methods)
     if optimizer not in ("adamw", "sgd"):
         raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {optimizer!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_int(batch_size, "batch_size")
     if batch_size > data.retain_tokens.shape[0]:
         raise ValueError(f"batch_size={batch_size} exceeds the {data.retain_tokens.shape[0]} retain sequences")
     lrs = np.asarray(learning_rates, float)
