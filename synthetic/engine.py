@@ -31,7 +31,7 @@ from synthetic.data import Dataset
 from synthetic.models import logistic_log_probs, random_features, take_label
 from theory.methods import LossInputs, Method, method_loss, stack_methods
 from theory.objectives import kl_divergence
-from theory.validate import check_int
+from theory.validate import check_int, check_positive
 
 __all__ = [
     "Problem",
@@ -323,12 +323,6 @@ def _check_schedule(steps: int, eval_every: int) -> None:
         raise ValueError(f"eval_every must be a positive integer dividing steps={steps}, got {eval_every!r}")
 
 
-def _check_learning_rate(learning_rate) -> None:
-    lr = np.asarray(learning_rate, dtype=float)
-    if not np.all(np.isfinite(lr) & (lr > 0)):
-        raise ValueError(f"learning_rate must be finite and > 0, got {learning_rate!r}")
-
-
 _unlearn_jit = jax.jit(_unlearn, static_argnames=("steps", "eval_every"))
 
 
@@ -345,7 +339,7 @@ def unlearn(problem: Problem, theta_ref, theta_retr, method: Method, learning_ra
       A :class:`Trajectory` of ``steps // eval_every + 1`` evaluations (step 0 included).
     """
     _check_schedule(steps, eval_every)
-    _check_learning_rate(learning_rate)
+    check_positive(learning_rate, "learning_rate")
     method = stack_methods([method])
     method = jax.tree.map(lambda a: a[0], method)
     return _unlearn_jit(problem, theta_ref, theta_retr, method, jnp.asarray(learning_rate, theta_ref.dtype), steps, eval_every)
@@ -391,7 +385,7 @@ def unlearn_grid(
       floating-point reassociation, to calling :func:`unlearn` on each pair.
     """
     _check_schedule(steps, eval_every)
-    _check_learning_rate(learning_rates)
+    check_positive(learning_rates, "learning_rates")
     n_settings = len(methods)
     if len(learning_rates) != n_settings:
         raise ValueError(

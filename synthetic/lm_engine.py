@@ -37,7 +37,7 @@ from synthetic import transformer as tf
 from synthetic.markov import Sequences
 from theory.methods import LossInputs, Method, method_loss, stack_methods
 from theory.objectives import kl_divergence
-from theory.validate import check_int
+from theory.validate import check_int, check_positive
 
 __all__ = [
     "TrainConfig",
@@ -80,8 +80,7 @@ class TrainConfig:
     weight_decay: float = 0.01
 
     def __post_init__(self):
-        if not (np.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        check_positive(self.learning_rate, "learning_rate")
         for name in ("batch_size", "epochs"):
             check_int(getattr(self, name), name)
         if not (self.weight_decay >= 0):
@@ -244,7 +243,7 @@ def _evaluate(params, params_ref, ev: EvalSets) -> jax.Array:
     logp_NxTm1xV = tf.next_token_log_probs(params, ev.tokens)
     kl_retr = kl_divergence(ev.retr_logp, logp_NxTm1xV)
     kl_true = kl_divergence(ev.true_logp, logp_NxTm1xV)
-    nll = -jnp.take_along_axis(logp_NxTm1xV, ev.tokens[:, 1:, None], axis=-1)[..., 0]
+    nll = -take_label(logp_NxTm1xV, ev.tokens[:, 1:])
     g = ev.group_GxNxTm1
     forget = g[1] + g[2]
 
@@ -407,8 +406,7 @@ def unlearn_lm_grid(
     seeds = np.asarray(seeds)
     if lrs.shape != (n,) or seeds.shape != (n,):
         raise ValueError(f"learning_rates and seeds must have one entry per method ({n}), got shapes {lrs.shape}, {seeds.shape}")
-    if not np.all(np.isfinite(lrs) & (lrs > 0)):
-        raise ValueError(f"learning_rates must be finite and > 0, got {lrs.tolist()}")
+    check_positive(lrs, "learning_rates")
     record = np.asarray(record_steps)
     if record.ndim != 1 or record[0] != 0 or np.any(np.diff(record) <= 0):
         raise ValueError(f"record_steps must be increasing integers starting at 0, got {record.tolist()[:10]}...")
