@@ -1,21 +1,33 @@
-"""The mathematics of NPO vs gradient ascent (PAPER.md sections 2-3).
+"""The mathematics of NPO vs gradient ascent (Zhang, Lin, Bai, Mei 2024, sections 2-3).
 
 ``objectives``: every unlearning loss as a pure function of log-probabilities.
-``methods``: named methods as data (weights of eq. 17) and one function evaluating any.
+``components``: the terms of eq. 17, each with the inputs and hyperparameters it reads.
+``methods``: named methods as data (component weights plus hyperparameters), one loss for all.
 ``symbolic``: sympy derivations of the paper's identities, cross-checked against the JAX code.
-``divergence``: Theorem 2 in numbers (logistic GD on GA / NPO, in ``theta`` and in ``b``).
+``theorem2``: the closed-form predictions of Theorem 2 and Lemmas 3-4.
 ``claims``: the :class:`Claim` record every check returns.
+
+This package imports nothing else from the project.
 """
 
 from theory.claims import Claim
+from theory.components import (
+    COMPONENTS,
+    HYPERPARAMETERS,
+    INPUTS,
+    Component,
+    register_component,
+    register_hyperparameter,
+    register_input,
+)
 from theory.methods import (
     METHODS,
-    LossInputs,
     Method,
     get_method,
     method_loss,
     method_names,
     method_terms,
+    register_method,
     stack_methods,
 )
 from theory.objectives import (
@@ -33,13 +45,20 @@ from theory.objectives import (
 
 __all__ = [
     "Claim",
+    "COMPONENTS",
+    "HYPERPARAMETERS",
+    "INPUTS",
+    "Component",
+    "register_component",
+    "register_hyperparameter",
+    "register_input",
     "METHODS",
-    "LossInputs",
     "Method",
     "get_method",
     "method_loss",
     "method_names",
     "method_terms",
+    "register_method",
     "stack_methods",
     "dpo_loss",
     "ga_loss",

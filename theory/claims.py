@@ -1,10 +1,15 @@
-"""The record every check of the toolkit returns: a paper claim beside what was measured."""
+"""The record every check of the toolkit returns (a paper claim beside what was measured),
+and the comparison helper the checks share."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 from typing import Any
+
+import numpy as np
+
+__all__ = ["Claim", "max_rel_error"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -13,7 +18,7 @@ class Claim:
 
     Attributes:
       id: a stable dotted name, e.g. ``"npo.two_forms"`` or ``"fig4.b_ga_collapse"``.
-      paper_ref: where the paper states it (PAPER.md numbering), e.g. ``"eq. 3"``.
+      paper_ref: where the paper states it (its own numbering), e.g. ``"eq. 3"``.
       statement: the claim in one sentence, including how it is decided.
       measured: what this run measured, as a short human-readable string with numbers.
       passed: the verdict. A claim that does not hold is ``False``, never hidden.
@@ -54,3 +59,18 @@ def _jsonable(v):
     if isinstance(v, float) and not math.isfinite(v):
         return str(v)
     return v
+
+
+def max_rel_error(actual, expected, *, floor: float = 1.0) -> float:
+    """``max |actual - expected| / max(|expected|, floor)`` over all entries.
+
+    Relative where ``|expected| >= floor`` and absolute below it, so values near zero
+    (e.g. ``L_NPO`` of an unlearned example) are not judged by a meaningless relative
+    error. NaN anywhere gives NaN, which fails every ``<= tol`` test.
+    """
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    if actual.shape != expected.shape:
+        raise ValueError(f"shapes differ: actual {actual.shape}, expected {expected.shape}")
+    scale = np.maximum(np.abs(expected), floor)
+    return float(np.max(np.abs(actual - expected) / scale))

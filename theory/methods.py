@@ -1,250 +1,280 @@
-"""Unlearning methods as data: a weighted sum of the components of PAPER.md eq. 17.
+"""Unlearning methods as data: weights of loss components plus hyperparameters (eq. 17).
 
-A :class:`Method` is an immutable record of weights and temperatures; it is a JAX pytree
-whose leaves are all numbers, so a stack of methods is just a ``Method`` of arrays and one
-compiled program can ``vmap`` over methods, betas and learning rates alike. There is no
-string switch inside the loss: :func:`method_loss` always evaluates
+A :class:`Method` maps component names (:mod:`theory.components`) to weights and
+hyperparameter names to values, e.g. NPO+RT is ``weights={"npo": 1, "rt": 1}``,
+``hyper={"beta": 1}``. It is a JAX pytree whose leaves are all numbers, so a stack of
+methods (:func:`stack_methods`) is one ``Method`` of arrays and a single compiled program can
+``vmap`` over methods, betas and learning rates alike. There is no string switch inside the
+loss: :func:`method_loss` always evaluates the weighted sum of the method's components.
 
-    c_ga L_GA + c_npo L_NPO + c_dpo L_DPO + c_kto L_KTO + c_simnpo L_SimNPO
-      + c_idk L_FG + c_rt L_RT + c_kl_rt K_RT - c_kl_fg K_FG
+The keys of ``weights`` decide which components are computed; they are static structure,
+visible even inside ``jit``/``vmap``, so a component whose inputs are missing raises a
+``ValueError`` when the loss is traced, never a silent NaN.
 
-on a :class:`LossInputs` record of per-example log-probabilities (model-independent), and
-the named methods of the paper (``"GA"``, ``"NPO+RT"``, ...) are entries of :data:`METHODS`.
+The paper's named methods (``"GA"``, ``"NPO+RT"``, ...) are entries of :data:`METHODS`;
+:func:`register_method` adds your own.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-from typing import Optional
+from typing import Mapping, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory import objectives as obj
-from theory.validate import check_nonnegative, check_positive
+from theory.components import COMPONENTS, HYPERPARAMETERS, INPUTS, closest, get_component
 
 __all__ = [
     "Method",
-    "LossInputs",
     "METHODS",
     "method_names",
     "get_method",
+    "register_method",
     "stack_methods",
     "method_terms",
     "method_loss",
 ]
 
-WEIGHT_FIELDS = ("ga", "npo", "dpo", "kto", "simnpo", "idk", "rt", "kl_rt", "kl_fg")
+
+def _is_concrete(x) -> bool:
+    return not isinstance(x, jax.core.Tracer)
 
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class Method:
-    """Weights of each loss component (eq. 17) plus the temperatures they use.
+    """Weights of loss components and the hyperparameters they read.
+
+    Build one with :meth:`Method.of` (``Method.of(npo=1, rt=1, beta=0.5)``) or
+    :func:`get_method`. Leaves are numbers (or arrays with a leading run axis for a stack).
 
     Attributes:
-      ga, npo, dpo, kto, simnpo, idk, rt, kl_rt: weights of ``L_GA``, ``L_NPO``, ``L_DPO``,
-        ``L_KTO``, ``L_SimNPO``, ``L_FG`` (IDK), ``L_RT`` and ``K_RT``.
-      kl_fg: weight of ``K_FG``, which enters with a minus sign (eq. 17).
-      beta: inverse temperature of NPO, DPO, KTO and SimNPO (> 0).
-      gamma: SimNPO's margin (>= 0).
+      weights: component name -> weight. Its keys are the components computed.
+      hyper: hyperparameter name -> value; at least every hyperparameter its components read.
     """
 
-    ga: float = 0.0
-    npo: float = 0.0
-    dpo: float = 0.0
-    kto: float = 0.0
-    simnpo: float = 0.0
-    idk: float = 0.0
-    rt: float = 0.0
-    kl_rt: float = 0.0
-    kl_fg: float = 0.0
-    beta: float = 1.0
-    gamma: float = 0.0
+    weights: Mapping[str, object]
+    hyper: Mapping[str, object]
 
-    def replace(self, **changes) -> "Method":
-        """A copy with some fields changed, validated."""
-        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
-        if unknown:
-            raise ValueError(
-                f"unknown Method field(s) {sorted(unknown)}; "
-                f"allowed: {[f.name for f in dataclasses.fields(self)]}"
-            )
-        return validate_method(dataclasses.replace(self, **changes))
+    @classmethod
+    def of(cls, **terms) -> "Method":
+        """A validated method from keywords: component weights and hyperparameter values.
 
-    def weights(self) -> dict:
-        """The component weights as a dict (only meaningful for a concrete method)."""
-        return {name: getattr(self, name) for name in WEIGHT_FIELDS}
+        Zero weights are dropped; hyperparameters the components read but that are not given
+        take their registered defaults (``beta = 1``, ``gamma = 0``).
+        """
+        weights = {k: float(v) for k, v in terms.items() if k not in HYPERPARAMETERS and v != 0}
+        hyper = {k: v for k, v in terms.items() if k in HYPERPARAMETERS}
+        for k in terms:
+            if k not in HYPERPARAMETERS and k not in COMPONENTS:
+                allowed = list(COMPONENTS) + list(HYPERPARAMETERS)
+                raise ValueError(f"unknown method term {k!r}{closest(k, allowed)} Allowed: {', '.join(allowed)}")
+        if not weights:
+            raise ValueError("a method needs at least one component with a non-zero weight")
+        for c in weights:
+            for h in get_component(c).hyper:
+                hyper.setdefault(h, HYPERPARAMETERS[h].default)
+        return cls(weights=weights, hyper={k: hyper[k] for k in sorted(hyper)}).validate()
+
+    def validate(self) -> "Method":
+        """Check a concrete method: known components, finite weights, allowed hyperparameters.
+
+        Traced leaves (inside ``jit``/``vmap``) cannot be inspected and are let through.
+        """
+        for name, w in self.weights.items():
+            get_component(name)
+            if _is_concrete(w) and not np.all(np.isfinite(np.asarray(w, float))):
+                raise ValueError(f"method weight {name} must be finite, got {w!r}")
+        for name, value in self.hyper.items():
+            if name not in HYPERPARAMETERS:
+                raise ValueError(f"unknown hyperparameter {name!r}{closest(name, HYPERPARAMETERS)} "
+                                 f"Allowed: {', '.join(HYPERPARAMETERS)}")
+            HYPERPARAMETERS[name].check(value)
+        missing = sorted({h for c in self.weights for h in get_component(c).hyper} - set(self.hyper))
+        if missing:
+            raise ValueError(f"method lacks hyperparameter(s) {missing} that its components read")
+        return self
+
+    def replace(self, **terms) -> "Method":
+        """A copy with some weights or hyperparameters changed (a weight of 0 drops the term)."""
+        merged = {**self.weights, **self.hyper, **terms}
+        return Method.of(**merged)
+
+    def active(self) -> "Method":
+        """The components whose weight is non-zero somewhere (for a stack: in some run).
+
+        The engine calls this on a stacked grid before tracing, so that a grid of forget-only
+        methods computes no retain inputs.
+        """
+        keep = {k: w for k, w in self.weights.items() if not _is_concrete(w) or np.any(np.asarray(w) != 0)}
+        return Method(weights=keep, hyper=dict(self.hyper))
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        """Names of the components with a non-zero weight (somewhere, for a stack)."""
+        return tuple(self.active().weights)
+
+    @property
+    def needs(self) -> frozenset:
+        """The input names the method's active components read."""
+        return frozenset(n for c in self.components for n in get_component(c).needs)
+
+    @property
+    def sources(self) -> frozenset:
+        """The data sets the method reads: a subset of ``{"forget", "retain"}``."""
+        return frozenset(INPUTS[n].source for n in self.needs)
+
+    @property
+    def uses_retain(self) -> bool:
+        """Whether the method reads retain data (RT, the retain KL, or a user component on it)."""
+        return "retain" in self.sources
+
+    def uses(self, hyperparameter: str) -> bool:
+        """Whether an active component reads ``hyperparameter`` (e.g. ``"beta"``)."""
+        return any(hyperparameter in get_component(c).hyper for c in self.components)
+
+    def weight(self, component: str):
+        """The weight of ``component`` (0.0 if the method does not have it)."""
+        return self.weights.get(component, 0.0)
+
+    @property
+    def beta(self):
+        """``hyper["beta"]`` (the default when the method does not set it)."""
+        return self.hyper.get("beta", HYPERPARAMETERS["beta"].default)
+
+    @property
+    def gamma(self):
+        """``hyper["gamma"]`` (the default when the method does not set it)."""
+        return self.hyper.get("gamma", HYPERPARAMETERS["gamma"].default)
 
 
-def validate_method(method: Method) -> Method:
-    """Check a concrete method: ``beta > 0``, ``gamma >= 0``, finite weights."""
-    check_positive(method.beta, "beta")
-    check_nonnegative(method.gamma, "gamma")
-    for name in WEIGHT_FIELDS:
-        w = getattr(method, name)
-        if not isinstance(w, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(w, float))):
-            raise ValueError(f"method weight {name} must be finite, got {w!r}")
-    return method
+METHODS: dict[str, Method] = {}
+"""The named methods: the paper's (section 2; combined terms have weight 1) and any registered."""
 
 
-METHODS: dict[str, Method] = {
-    "GA": Method(ga=1.0),
-    "GA+RT": Method(ga=1.0, rt=1.0),
-    "GA+KL": Method(ga=1.0, kl_rt=1.0),
-    "IDK+RT": Method(idk=1.0, rt=1.0),
-    "DPO": Method(dpo=1.0),
-    "DPO+RT": Method(dpo=1.0, rt=1.0),
-    "DPO+KL": Method(dpo=1.0, kl_rt=1.0),
-    "KTO": Method(kto=1.0),
-    "KTO+RT": Method(kto=1.0, rt=1.0),
-    "NPO": Method(npo=1.0),
-    "NPO+RT": Method(npo=1.0, rt=1.0),
-    "NPO+KL": Method(npo=1.0, kl_rt=1.0),
-    "SimNPO": Method(simnpo=1.0),
-    "SimNPO+RT": Method(simnpo=1.0, rt=1.0),
-}
-"""The named methods of PAPER.md section 2 (combined terms have weight 1)."""
+def register_method(name: str, method: Method) -> Method:
+    """Register ``method`` under ``name`` (a new name), so :func:`get_method` finds it."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    if name in METHODS:
+        raise ValueError(f"method {name!r} is already registered")
+    if not isinstance(method, Method):
+        raise ValueError(f"method must be a Method (see Method.of), got {type(method).__name__}")
+    METHODS[name] = method.validate()
+    return METHODS[name]
+
+
+for _name, _terms in (
+    ("GA", {"ga": 1}),
+    ("GA+RT", {"ga": 1, "rt": 1}),
+    ("GA+KL", {"ga": 1, "kl_rt": 1}),
+    ("IDK+RT", {"idk": 1, "rt": 1}),
+    ("DPO", {"dpo": 1}),
+    ("DPO+RT", {"dpo": 1, "rt": 1}),
+    ("DPO+KL", {"dpo": 1, "kl_rt": 1}),
+    ("KTO", {"kto": 1}),
+    ("KTO+RT", {"kto": 1, "rt": 1}),
+    ("NPO", {"npo": 1}),
+    ("NPO+RT", {"npo": 1, "rt": 1}),
+    ("NPO+KL", {"npo": 1, "kl_rt": 1}),
+    ("SimNPO", {"simnpo": 1}),
+    ("SimNPO+RT", {"simnpo": 1, "rt": 1}),
+):
+    register_method(_name, Method.of(**_terms))
 
 
 def method_names() -> list[str]:
-    """Names of the registered methods, in the paper's order."""
+    """Names of the registered methods, the paper's first, in its order."""
     return list(METHODS)
 
 
-def get_method(name: str, *, beta: Optional[float] = None, gamma: Optional[float] = None) -> Method:
-    """The registered method ``name``, optionally with another ``beta`` or ``gamma``.
+def get_method(name: str, **hyper) -> Method:
+    """The registered method ``name``, with hyperparameters changed by keyword (``beta=0.5``).
+
+    A hyperparameter the method does not read may be set too (it is stored and ignored), so a
+    grid can give every setting a ``beta``; ``method.uses("beta")`` tells whether it matters.
 
     Raises:
-      ValueError: for an unknown name, suggesting the closest registered one, or for an
-        invalid ``beta`` / ``gamma``.
+      ValueError: for an unknown name (suggesting the closest), an unknown hyperparameter or
+        a value out of range.
     """
     if name not in METHODS:
-        by_upper = {n.upper(): n for n in METHODS}
-        close = difflib.get_close_matches(str(name).upper(), list(by_upper), n=1, cutoff=0.0)
-        hint = f"; did you mean {by_upper[close[0]]!r}?" if close else ""
-        raise ValueError(f"unknown method {name!r}{hint} Allowed: {', '.join(METHODS)}")
-    changes = {k: v for k, v in (("beta", beta), ("gamma", gamma)) if v is not None}
-    return METHODS[name].replace(**changes)
+        raise ValueError(f"unknown method {name!r}{closest(name, METHODS)} Allowed: {', '.join(METHODS)}")
+    for k in hyper:
+        if k not in HYPERPARAMETERS:
+            raise ValueError(f"unknown hyperparameter {k!r}{closest(k, HYPERPARAMETERS)} "
+                             f"Allowed: {', '.join(HYPERPARAMETERS)}")
+    base = METHODS[name]
+    changes = {k: v for k, v in hyper.items() if v is not None}
+    return Method(weights=dict(base.weights), hyper=dict(sorted({**base.hyper, **changes}.items()))).validate()
 
 
 def stack_methods(methods) -> Method:
-    """Stack concrete methods into one ``Method`` of arrays (leading axis = run), for vmap."""
-    methods = [validate_method(m) for m in methods]
+    """Stack concrete methods into one ``Method`` of arrays (leading axis = run), for ``vmap``.
+
+    The stack has the union of the methods' components (weight 0 where a method lacks one)
+    and of their hyperparameters (the registered default where a method lacks one).
+    """
+    methods = list(methods)
     if not methods:
         raise ValueError("methods must be a non-empty sequence of Method")
-    return jax.tree.map(lambda *xs: jnp.asarray(np.array(xs, dtype=float)), *methods)
+    for k, m in enumerate(methods):
+        if not isinstance(m, Method):
+            hint = " (use theory.get_method(name) for a named method)" if isinstance(m, str) else ""
+            raise ValueError(f"methods[{k}] must be a Method, got {type(m).__name__}{hint}")
+        m.validate()
+    names = list(dict.fromkeys(c for m in methods for c in m.weights))
+    hypers = sorted({h for m in methods for h in m.hyper})
+    weights = {c: jnp.asarray(np.array([float(m.weight(c)) for m in methods])) for c in names}
+    hyper = {h: jnp.asarray(np.array([float(m.hyper.get(h, HYPERPARAMETERS[h].default)) for m in methods]))
+             for h in hypers}
+    return Method(weights=weights, hyper=hyper)
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class LossInputs:
-    """Per-example quantities a method's loss is built from, all functions of ``theta``.
+def _check_inputs(method: Method, inputs: Mapping) -> None:
+    missing = {}
+    for c in method.weights:
+        lacking = [n for n in get_component(c).needs if inputs.get(n) is None]
+        if lacking:
+            missing[c] = lacking
+    if missing:
+        listed = "; ".join(f"{c} needs {', '.join(n)}" for c, n in missing.items())
+        raise ValueError(f"the method's inputs are missing: {listed} (got {', '.join(sorted(inputs))})")
 
-    Only ``forget_logp`` and ``forget_ref_logp`` are required; a component whose inputs are
-    ``None`` is left out (and :func:`method_loss` refuses a concrete method that weights it).
 
-    Attributes:
-      forget_logp: ``log pi_theta(y|x)`` on the forget batch, ``(n_f,)``.
-      forget_ref_logp: ``log pi_ref(y|x)``, ``(n_f,)``.
-      idk_logp: ``log pi_theta(y~|x)`` of the uninformed answer (IDK, DPO), ``(n_f,)``.
-      idk_ref_logp: ``log pi_ref(y~|x)`` (DPO), ``(n_f,)``.
-      forget_length: ``|y|`` in tokens for SimNPO, ``(n_f,)``; ``None`` means 1 (one token).
-      forget_kl: ``KL(pi_theta || pi_ref)`` per forget example (KTO's ``z_ref``, ``K_FG``).
-      retain_logp: ``log pi_theta(y|x)`` on the retain batch, ``(n_r,)`` (RT).
-      retain_kl: ``KL(pi_theta || pi_ref)`` per retain example, ``(n_r,)`` (``K_RT``).
+def method_terms(method: Method, inputs: Mapping) -> dict:
+    """The loss of each of ``method``'s components on a batch, unweighted (for logging).
+
+    Components whose weight is concretely zero are left out; the others need their inputs.
     """
-
-    forget_logp: jax.Array
-    forget_ref_logp: jax.Array
-    idk_logp: Optional[jax.Array] = None
-    idk_ref_logp: Optional[jax.Array] = None
-    forget_length: Optional[jax.Array] = None
-    forget_kl: Optional[jax.Array] = None
-    retain_logp: Optional[jax.Array] = None
-    retain_kl: Optional[jax.Array] = None
+    method = method.active()
+    _check_inputs(method, inputs)
+    return {c: get_component(c).loss(inputs, method.hyper) for c in method.weights}
 
 
-_NEEDS = {
-    "dpo": ("idk_logp", "idk_ref_logp"),
-    "idk": ("idk_logp",),
-    "kto": ("forget_kl",),
-    "kl_fg": ("forget_kl",),
-    "rt": ("retain_logp",),
-    "kl_rt": ("retain_kl",),
-}
+def method_loss(method: Method, inputs: Mapping) -> jax.Array:
+    """The scalar loss of ``method`` on a batch: ``sum_c weights[c] * loss_c(inputs, hyper)``.
 
-
-def method_terms(method: Method, inputs: LossInputs) -> dict:
-    """Batch means of every component that ``inputs`` allows, keyed by weight name.
-
-    The values are the unweighted terms (``kl_fg`` with a plus sign); useful for logging.
-    """
-    f, fr = inputs.forget_logp, inputs.forget_ref_logp
-    beta = method.beta
-    length = 1.0 if inputs.forget_length is None else inputs.forget_length
-    terms = {
-        "ga": jnp.mean(obj.ga_loss(f)),
-        "npo": jnp.mean(obj.npo_loss(f, fr, beta=beta)),
-        "simnpo": jnp.mean(obj.simnpo_loss(f, length, beta=beta, gamma=method.gamma)),
-    }
-    if inputs.idk_logp is not None:
-        terms["idk"] = jnp.mean(obj.idk_loss(inputs.idk_logp))
-        if inputs.idk_ref_logp is not None:
-            terms["dpo"] = jnp.mean(
-                obj.dpo_loss(inputs.idk_logp, inputs.idk_ref_logp, f, fr, beta=beta)
-            )
-    if inputs.forget_kl is not None:
-        z_ref = obj.kto_reference_point(inputs.forget_kl, beta=beta)
-        terms["kto"] = jnp.mean(obj.kto_loss(f, fr, beta=beta, z_ref=z_ref))
-        terms["kl_fg"] = jnp.mean(inputs.forget_kl)
-    if inputs.retain_logp is not None:
-        terms["rt"] = jnp.mean(obj.rt_loss(inputs.retain_logp))
-    if inputs.retain_kl is not None:
-        terms["kl_rt"] = jnp.mean(inputs.retain_kl)
-    return terms
-
-
-def _check_inputs(method: Method, inputs: LossInputs) -> None:
-    for name, needed in _NEEDS.items():
-        weight = getattr(method, name)
-        if isinstance(weight, jax.core.Tracer) or not np.any(np.asarray(weight) != 0):
-            continue
-        missing = [n for n in needed if getattr(inputs, n) is None]
-        if missing:
-            raise ValueError(
-                f"method weight {name}={weight} needs LossInputs.{', '.join(missing)}, "
-                "which is None"
-            )
-
-
-def method_loss(method: Method, inputs: LossInputs) -> jax.Array:
-    """The scalar loss of ``method`` on a batch: the weighted sum of eq. 17.
-
-    Components with weight 0 contribute exactly 0 (even if infinite). A component with a
-    non-zero weight whose inputs are ``None`` raises ``ValueError`` for a concrete method and
-    makes the loss NaN under ``jit``/``vmap``, where the weights cannot be inspected.
+    A component with weight 0 contributes exactly 0, even if its loss is infinite.
 
     Args:
       method: a :class:`Method` (scalar leaves; ``vmap`` over a stacked one for a grid).
-      inputs: the batch's :class:`LossInputs`.
+      inputs: input name -> per-example array (see :data:`theory.components.INPUTS`).
     Returns:
       A scalar.
+    Raises:
+      ValueError: if an input of one of the method's components is missing (checked when
+        the loss is traced, so inside ``jit`` too) or a concrete method is invalid.
     """
-    validate_method(method)
-    _check_inputs(method, inputs)
-    terms = method_terms(method, inputs)
+    if not isinstance(method, Method):
+        hint = " (use theory.get_method(name) for a named method)" if isinstance(method, str) else ""
+        raise ValueError(f"method must be a Method, got {type(method).__name__}{hint}")
+    method.validate()
     total = 0.0
-    for name in WEIGHT_FIELDS:
-        weight = getattr(method, name)
-        if name not in terms:
-            # Under jit/vmap the weights are traced and _check_inputs cannot see them: a
-            # weighted component without its inputs poisons the loss instead of vanishing.
-            total = total + jnp.where(weight != 0, jnp.nan, 0.0)
-            continue
-        sign = -1.0 if name == "kl_fg" else 1.0
-        # where, not a product: 0 * inf would be NaN for a component the method ignores.
-        total = total + jnp.where(weight != 0, sign * weight * terms[name], 0.0)
+    for c, term in method_terms(method, inputs).items():
+        w = method.weights[c]
+        # where, not a product: 0 * inf would be NaN for a component a run of a stack ignores.
+        total = total + jnp.where(w != 0, w * term, 0.0)
     return total

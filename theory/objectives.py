@@ -1,10 +1,13 @@
-"""The unlearning objectives of PAPER.md section 2, as pure functions of log-probabilities.
+"""The unlearning objectives of the paper's section 2, as pure functions of log-probabilities.
+
+Zhang, Lin, Bai, Mei (2024), *Negative Preference Optimization: From Catastrophic Collapse to
+Effective Unlearning*, arXiv:2404.05868; equation numbers are the paper's.
 
 Every function here takes per-example log-probabilities (arrays of any common shape,
 usually ``(n,)``) and returns per-example values of the same shape, unreduced: the caller
 averages. Hyperparameters are keyword-only. All objectives are *minimised*.
 
-Notation (PAPER.md section 2): ``logp = log pi_theta(y|x)``, ``ref_logp = log pi_ref(y|x)``
+Notation (section 2): ``logp = log pi_theta(y|x)``, ``ref_logp = log pi_ref(y|x)``
 and ``r = logp - ref_logp`` the log-ratio. Each loss is written in its numerically stable
 form (``softplus``, ``log_sigmoid``), so values and gradients stay finite for log-ratios of
 any size representable in the dtype (tested up to +-1e4 in float32 and float64).
@@ -46,7 +49,7 @@ __all__ = [
 def ga_loss(logp: jax.Array) -> jax.Array:
     """Gradient-ascent loss: the forget log-likelihood itself.
 
-    ``L_GA(x, y) = log pi_theta(y|x)`` (PAPER.md eq. 1). Minimising it drives ``pi_theta(y|x)``
+    ``L_GA(x, y) = log pi_theta(y|x)`` (eq. 1). Minimising it drives ``pi_theta(y|x)``
     to 0 and the loss to ``-inf``: it has no lower bound, the root of the collapse.
 
     Args:
@@ -63,13 +66,13 @@ def rt_loss(logp: jax.Array) -> jax.Array:
     Args:
       logp: ``log pi_theta(y|x)`` on retain examples, any shape.
     Returns:
-      The per-example loss, same shape. (PAPER.md section 2.)
+      The per-example loss, same shape. (section 2.)
     """
     return -jnp.asarray(logp)
 
 
 def idk_loss(idk_logp: jax.Array) -> jax.Array:
-    """Forget-to-uninformed loss ``L_FG = -log pi_theta(y~|x)`` (PAPER.md section 2, "IDK").
+    """Forget-to-uninformed loss ``L_FG = -log pi_theta(y~|x)`` (section 2, "IDK").
 
     Args:
       idk_logp: ``log pi_theta(y~|x)`` of the uninformed ("I don't know") answer ``y~`` on
@@ -83,7 +86,7 @@ def idk_loss(idk_logp: jax.Array) -> jax.Array:
 def kl_divergence(logp_dist: jax.Array, ref_logp_dist: jax.Array) -> jax.Array:
     """``KL(p || q) = sum_k p_k (log p_k - log q_k)`` over the last axis.
 
-    Used for ``K_RT``/``K_FG`` (``p = pi_theta``, ``q = pi_ref``; PAPER.md section 2) and for
+    Used for ``K_RT``/``K_FG`` (``p = pi_theta``, ``q = pi_ref``; section 2) and for
     the section-4 metrics. Computed from log-probabilities, so it is finite whenever they are.
 
     Args:
@@ -111,8 +114,7 @@ def dpo_loss(
     """Direct preference optimisation with the forget answer as the loser.
 
     ``L_DPO = -(2/beta) log sigma(beta r_w - beta r_l)`` with ``r = log pi_theta - log pi_ref``,
-    winner ``y_w = y~`` (uninformed answer), loser ``y_l = y`` (forget answer). PAPER.md
-    eq. 2; the factor 2/beta (not 1/beta) is the paper's code and matches NPO, so that
+    winner ``y_w = y~`` (uninformed answer), loser ``y_l = y`` (forget answer). Eq. 2; the factor 2/beta (not 1/beta) is the paper's code and matches NPO, so that
     dropping the winner term gives exactly ``L_NPO`` (eq. 2 -> eq. 3).
 
     Args:
@@ -129,7 +131,7 @@ def dpo_loss(
 
 
 def npo_loss(logp: jax.Array, ref_logp: jax.Array, *, beta) -> jax.Array:
-    """Negative preference optimisation (PAPER.md eq. 3).
+    """Negative preference optimisation (eq. 3).
 
     ``L_NPO = -(2/beta) log sigma(-beta r) = (2/beta) log(1 + (pi_theta/pi_ref)^beta)``,
     computed as ``(2/beta) softplus(beta r)``.
@@ -154,7 +156,7 @@ def npo_weight(logp: jax.Array, ref_logp: jax.Array, *, beta) -> jax.Array:
     """NPO's adaptive gradient weight ``W_theta = 2 pi^beta / (pi^beta + pi_ref^beta)``.
 
     Equal to ``2 sigma(beta r)``; lies in (0, 2), is 1 at ``pi_theta = pi_ref`` and tends to 0
-    as ``pi_theta -> 0``. ``grad L_NPO = W_theta * grad log pi_theta`` (PAPER.md eq. 4-5,
+    as ``pi_theta -> 0``. ``grad L_NPO = W_theta * grad log pi_theta`` (eq. 4-5,
     with the sign derived for the minimised loss).
 
     Args:
@@ -171,7 +173,7 @@ def npo_weight(logp: jax.Array, ref_logp: jax.Array, *, beta) -> jax.Array:
 def kto_reference_point(forget_kl: jax.Array, *, beta) -> jax.Array:
     """KTO's reference point ``z_ref = beta * E_FG[KL(pi_theta || pi_ref)]``, gradient stopped.
 
-    PAPER.md eq. 19: it is a batch statistic held constant (no gradient flows through it).
+    Eq. 19: it is a batch statistic held constant (no gradient flows through it).
     KL is clamped at 0 against rounding.
 
     Args:
@@ -208,8 +210,8 @@ def kto_loss(logp: jax.Array, ref_logp: jax.Array, *, beta, z_ref) -> jax.Array:
 def simnpo_loss(logp: jax.Array, length: jax.Array, *, beta, gamma=0.0) -> jax.Array:
     """SimNPO (Fan et al. 2024): reference-free, length-normalised NPO.
 
-    ``L_SimNPO = -(2/beta) log sigma(-(beta/|y|) log pi_theta(y|x) - gamma)`` (PAPER.md
-    section 2). Their code puts the margin inside the beta scaling; that is this form with
+    ``L_SimNPO = -(2/beta) log sigma(-(beta/|y|) log pi_theta(y|x) - gamma)`` (Fan et al. 2024,
+    arXiv:2410.07163). Their code puts the margin inside the beta scaling; that is this form with
     ``gamma_code = gamma / beta`` (the two agree at ``gamma = 0``).
 
     Args:

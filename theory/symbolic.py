@@ -1,24 +1,24 @@
 """Sympy derivations of the paper's identities, each cross-checked against the JAX code.
 
-This module owns the *symbolic* side of PAPER.md sections 2-3: the two forms of the NPO
+This module owns the *symbolic* side of the paper's sections 2-3: the two forms of the NPO
 loss (eq. 3), Proposition 1 (NPO -> GA as beta -> 0, for the loss and its gradient), the
 adaptive weight of eq. 4-5, NPO's lower bound, NPO as DPO without its positive term
 (eq. 2 -> eq. 3) and as KTO with a zero reference point (eq. 18-19), the logistic gradient
 used in the proof of Theorem 2, the ODE of Lemma 4, and Theorem 2's exponential slowdown.
 
-Every check is decided twice (STYLE.md, "Theory against simulation"):
+Every check is decided twice:
 
 1. symbolically, as ``sympy.simplify(lhs - rhs) == 0``, a ``sympy.limit`` or a
    ``sympy.series``; and
 2. numerically: the sympy expression is lambdified and compared, in float64 at random
    points from a fixed seed, with the JAX implementation in :mod:`theory.objectives` (or,
-   for the ODE of Lemma 4, with a classical RK4 integration), against a stated tolerance.
+   for the ODE of Lemma 4, with ``scipy.integrate.solve_ivp``), against a stated tolerance.
 
 A check returns a :class:`theory.claims.Claim` whose ``passed`` is True only if every
 symbolic fact *and* every numeric fact holds. :func:`run_all` runs :data:`CHECKS` in order
 and never raises: a check that crashes becomes a failed claim.
 
-Notation (PAPER.md section 2): ``r = log pi_theta(y|x) - log pi_ref(y|x)``,
+Notation (the paper's section 2): ``r = log pi_theta(y|x) - log pi_ref(y|x)``,
 ``sigma(z) = 1 / (1 + exp(-z))``, ``beta > 0``. All objectives are minimised.
 """
 
@@ -32,17 +32,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import sympy as sp
+from scipy.integrate import solve_ivp
 
 from theory import objectives as obj
-from theory.claims import Claim
+from theory.claims import Claim, max_rel_error
 
 __all__ = [
     "symbolic_residual",
     "symbolic_equal",
     "max_rel_error",
     "OdePath",
-    "rk4_until",
+    "first_passage",
     "lemma4_rate",
+    "lemma4_solution",
+    "crossing_time",
     "check_npo_two_forms",
     "check_prop1_loss_limit",
     "check_prop1_grad_limit",
@@ -76,27 +79,12 @@ def symbolic_residual(lhs: sp.Expr, rhs: sp.Expr) -> sp.Expr:
 
 
 def symbolic_equal(lhs: sp.Expr, rhs: sp.Expr) -> bool:
-    """True iff ``sympy.simplify(lhs - rhs) == 0`` (STYLE.md's criterion).
+    """True iff ``sympy.simplify(lhs - rhs) == 0``.
 
     A False can also mean that sympy failed to prove a true identity; either way the
     check fails visibly rather than passing on faith.
     """
     return bool(symbolic_residual(lhs, rhs) == 0)
-
-
-def max_rel_error(actual, expected, *, floor: float = 1.0) -> float:
-    """``max |actual - expected| / max(|expected|, floor)`` over all entries.
-
-    Relative where ``|expected| >= floor`` and absolute below it, so values near zero
-    (e.g. ``L_NPO`` of an unlearned example) are not judged by a meaningless relative
-    error. NaN anywhere gives NaN, which fails every ``<= tol`` test.
-    """
-    actual = np.asarray(actual, dtype=np.float64)
-    expected = np.asarray(expected, dtype=np.float64)
-    if actual.shape != expected.shape:
-        raise ValueError(f"shapes differ: actual {actual.shape}, expected {expected.shape}")
-    scale = np.maximum(np.abs(expected), floor)
-    return float(np.max(np.abs(actual - expected) / scale))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -596,7 +584,7 @@ def _logistic_log_prob(theta: jax.Array, x: jax.Array, y: jax.Array) -> jax.Arra
     "to 1e-10.",
 )
 def check_logistic_grad() -> list[Fact]:
-    """``grad_theta log pi_theta(y|x) = x (2y - 1)(1 - pi_theta(y|x))`` (PAPER.md section 3)."""
+    """``grad_theta log pi_theta(y|x) = x (2y - 1)(1 - pi_theta(y|x))`` (appendix A.2)."""
     xs = sp.symbols(f"x0:{LOGISTIC_DIM}", real=True)
     thetas = sp.symbols(f"theta0:{LOGISTIC_DIM}", real=True)
     y = sp.Symbol("y")
@@ -647,18 +635,18 @@ ODE_PARAMS = ((1.0, 1.0, 0.1), (0.5, 2.0, 0.05), (2.0, 0.5, 0.2), (10.0, 1.0, 0.
 ODE_BETA_DISTANCES = (1.0, 3.0, 6.0)
 """Distances ``D`` in units of ``1/beta``: the NPO time to reach ``D`` grows like ``e^{beta D}``."""
 
-ODE_STEP = 0.01
-"""RK4 moves ``b`` by about ``ODE_STEP / beta`` per step (global error ~1e-11 at this size)."""
+ODE_RTOL = 1e-12
+"""Relative tolerance of ``solve_ivp`` (DOP853); its global error here is ~1e-12."""
 
 ODE_TOL = 1e-9
 
 
 class OdePath(NamedTuple):
-    """An RK4 solution of ``b' = rate(b)``, ``b(0) = 0``, stopped when ``|b|`` reaches a distance.
+    """A solution of ``b' = rate(b)``, ``b(0) = 0``, stopped when ``|b|`` reaches a distance.
 
     Attributes:
-      t, b: grid times and values, all with ``|b| < distance``.
-      hit_time: first time with ``|b| = distance``, from a bisection on the last step's length.
+      t, b: the integrator's accepted times and values, from ``t = 0`` to the crossing.
+      hit_time: the first time with ``|b| = distance`` (``solve_ivp``'s terminal event).
     """
 
     t: np.ndarray
@@ -666,47 +654,35 @@ class OdePath(NamedTuple):
     hit_time: float
 
 
-def _rk4_step(rate: Callable[[float], float], b: float, h: float) -> float:
-    k1 = rate(b)
-    k2 = rate(b + 0.5 * h * k1)
-    k3 = rate(b + 0.5 * h * k2)
-    k4 = rate(b + h * k3)
-    return b + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+def first_passage(rate: Callable[[float], float], distance: float, *, t_max: float = np.inf,
+                  rtol: float = ODE_RTOL) -> OdePath:
+    """Integrate ``b' = rate(b)``, ``b(0) = 0``, until ``|b| = distance``.
 
-
-def rk4_until(
-    rate: Callable[[float], float], distance: float, *, db: float, max_steps: int = 10**6
-) -> OdePath:
-    """Integrate ``b' = rate(b)``, ``b(0) = 0``, with classical RK4 until ``|b| = distance``.
-
-    The step is ``h = db / |rate(b)|``, so every step moves ``b`` by about ``db``: Lemma 4's
-    rate decays like ``e^{beta b}``, and a fixed time step would need ``e^{beta D}`` steps
-    to cover the time NPO takes. The crossing time is found by bisecting the length of the
-    RK4 step that crosses, so it carries the integrator's accuracy.
+    ``scipy.integrate.solve_ivp`` with the 8th-order DOP853 method and a terminal event at
+    ``|b| = distance``: the adaptive step follows Lemma 4's rate, which decays like
+    ``e^{beta b}`` (a fixed step would need ``e^{beta D}`` steps to cover NPO's time), and the
+    crossing time is located by the solver's root finding on its dense output.
 
     Args:
-      rate: the right-hand side ``b -> b'(t)``, nonzero along the path.
+      rate: the right-hand side ``b -> b'(t)``.
       distance: the ``|b|`` at which to stop, > 0.
-      db: the change of ``b`` aimed at per step, > 0.
-      max_steps: guard against a rate that vanishes.
+      t_max: give up after this time.
+      rtol: the integrator's relative tolerance (absolute: ``rtol * distance``).
     Returns:
       An :class:`OdePath`.
+    Raises:
+      RuntimeError: if ``|b|`` does not reach ``distance`` by ``t_max``.
     """
-    t, b = 0.0, 0.0
-    ts, bs = [t], [b]
-    for _ in range(max_steps):
-        h = db / abs(rate(b))
-        b_next = _rk4_step(rate, b, h)
-        if abs(b_next) >= distance:
-            lo, hi = 0.0, h
-            for _ in range(80):
-                mid = 0.5 * (lo + hi)
-                lo, hi = (lo, mid) if abs(_rk4_step(rate, b, mid)) >= distance else (mid, hi)
-            return OdePath(np.array(ts), np.array(bs), t + hi)
-        t, b = t + h, b_next
-        ts.append(t)
-        bs.append(b)
-    raise RuntimeError(f"|b| did not reach {distance} in {max_steps} steps")
+
+    def reached(t, b):
+        return abs(b[0]) - distance
+
+    reached.terminal = True
+    sol = solve_ivp(lambda t, b: [rate(b[0])], (0.0, t_max), [0.0], method="DOP853", rtol=rtol,
+                    atol=rtol * distance, events=reached)
+    if sol.status != 1 or not len(sol.t_events[0]):
+        raise RuntimeError(f"|b| did not reach {distance} by t = {t_max}: {sol.message}")
+    return OdePath(sol.t, sol.y[0], float(sol.t_events[0][0]))
 
 
 def lemma4_rate(beta: float, c: float, eta0: float) -> Callable[[float], float]:
@@ -721,9 +697,9 @@ def lemma4_solution() -> sp.Expr:
 
 @_check(
     "lemma4.ode",
-    "Lemma 4 (PAPER.md section 3)",
+    "Lemma 4 (appendix A)",
     "b(t) = -(1/beta) log(beta C eta0 t + 1) solves b' = -C eta0 exp(beta b), b(0) = 0: "
-    "simplify of the ODE residual == 0 (and sympy.dsolve agrees); RK4 for "
+    "simplify of the ODE residual == 0 (and sympy.dsolve agrees); scipy's solve_ivp (DOP853) for "
     f"{len(ODE_PARAMS)} (beta, C, eta0) until beta|b| = {max(ODE_BETA_DISTANCES):g} matches "
     f"the closed form to beta max|db| <= {ODE_TOL:.0e}.",
 )
@@ -745,16 +721,16 @@ def check_lemma4_ode() -> list[Fact]:
     errors, steps = [], []
     for beta, c, eta0 in ODE_PARAMS:
         distance = max(ODE_BETA_DISTANCES) / beta
-        path = rk4_until(lemma4_rate(beta, c, eta0), distance, db=ODE_STEP / beta)
+        path = first_passage(lemma4_rate(beta, c, eta0), distance)
         # beta b is the ODE's natural scale (u = beta b solves u' = -beta C eta0 e^u).
         errors.append(beta * float(np.max(np.abs(path.b - b_closed(path.t, beta, c, eta0)))))
         steps.append(path.t.size)
     err = max(errors)
     facts.append(
         _num_fact(
-            "RK4 vs closed form",
+            "solve_ivp vs closed form",
             err <= ODE_TOL,
-            f"RK4 vs closed form: beta max|db| = {err:.2g} (tol {ODE_TOL:.2g}) over "
+            f"solve_ivp vs closed form: beta max|db| = {err:.2g} (tol {ODE_TOL:.2g}) over "
             f"{len(ODE_PARAMS)} (beta, C, eta0), <= {max(steps)} steps each",
             error=err, tol=ODE_TOL,
         )
@@ -762,7 +738,7 @@ def check_lemma4_ode() -> list[Fact]:
     return facts
 
 
-def _crossing_time(b_expr: sp.Expr) -> sp.Expr:
+def crossing_time(b_expr: sp.Expr) -> sp.Expr:
     """The unique ``t > 0`` with ``-b(t) = D`` (``b`` decreasing from 0)."""
     t_pos = sp.Symbol("t_cross", positive=True)
     (solution,) = sp.solve(sp.Eq(-b_expr.subs(T, t_pos), DIST), t_pos)
@@ -775,13 +751,13 @@ def _crossing_time(b_expr: sp.Expr) -> sp.Expr:
     "Time to reach |b| = D: GA (b' = -C eta0) needs D/(C eta0), linear in D; NPO (Lemma 4) "
     "needs (e^{beta D} - 1)/(beta C eta0); the ratio (e^{beta D} - 1)/(beta D) grows "
     "exponentially (ratio e^{-beta D/2} -> oo, log(ratio)/D -> beta) and T_NPO -> T_GA as "
-    "beta -> 0 (sympy); RK4 first-passage times match both closed forms and the ratio to 1e-9.",
+    "beta -> 0 (sympy); solve_ivp first-passage times match both closed forms and the ratio to 1e-9.",
 )
 def check_thm2_exp_slowdown() -> list[Fact]:
     """Theorem 2: ``T_NPO(D) / T_GA(D) = (e^{beta D} - 1)/(beta D)``, exponential in ``D``."""
     b_ga = -C * ETA0 * T
-    t_ga = _crossing_time(b_ga)
-    t_npo = _crossing_time(lemma4_solution())
+    t_ga = crossing_time(b_ga)
+    t_npo = crossing_time(lemma4_solution())
     ratio = sp.simplify(t_npo / t_ga)
     growth = sp.exp(BETA * DIST) - 1
     facts = [
@@ -805,15 +781,15 @@ def check_thm2_exp_slowdown() -> list[Fact]:
     for beta, c, eta0 in ODE_PARAMS:
         for beta_d in ODE_BETA_DISTANCES:
             d = beta_d / beta
-            ga = rk4_until(lambda b: -c * eta0, d, db=d / 100).hit_time
-            npo = rk4_until(lemma4_rate(beta, c, eta0), d, db=ODE_STEP / beta).hit_time
+            ga = first_passage(lambda b: -c * eta0, d).hit_time
+            npo = first_passage(lemma4_rate(beta, c, eta0), d).hit_time
             p = (beta, c, eta0, d)
             rows.append((ga, t_ga_fn(*p), npo, t_npo_fn(*p), ratio_fn(*p)))
     ga_num, ga_cf, npo_num, npo_cf, ratio_cf = (np.array(col, np.float64) for col in zip(*rows))
     facts += [
-        _num_close("T_GA: RK4 vs D/(C eta0)", ga_num, ga_cf, ODE_TOL),
-        _num_close("T_NPO: RK4 vs closed form", npo_num, npo_cf, ODE_TOL),
-        _num_close("T_NPO/T_GA: RK4 vs closed form", npo_num / ga_num, ratio_cf, ODE_TOL),
+        _num_close("T_GA: solve_ivp vs D/(C eta0)", ga_num, ga_cf, ODE_TOL),
+        _num_close("T_NPO: solve_ivp vs closed form", npo_num, npo_cf, ODE_TOL),
+        _num_close("T_NPO/T_GA: solve_ivp vs closed form", npo_num / ga_num, ratio_cf, ODE_TOL),
     ]
     shown_ratios = ", ".join(
         f"{bd:g}: {(math.exp(bd) - 1) / bd:.3g}" for bd in ODE_BETA_DISTANCES
@@ -843,7 +819,7 @@ CHECKS: list = [
     check_lemma4_ode,
     check_thm2_exp_slowdown,
 ]
-"""The checks in PAPER.md order; each is a zero-argument function returning a Claim."""
+"""The checks in the paper's order; each is a zero-argument function returning a Claim."""
 
 
 def _run_safely(check: Callable[[], Claim]) -> Claim:
