@@ -5,8 +5,8 @@
     python paper_repro.py --only symbolic --only fig4
     python paper_repro.py --list
 
-Each experiment's arrays are cached under the output folder by a hash of its config, so a
-second run only redraws. The run ends with ``report.md`` (a table: claim, paper reference,
+Each experiment's arrays are cached under the output folder by a hash of its config and of
+the code that computes them, so a second run only redraws. The run ends with ``report.md`` (a table: claim, paper reference,
 measured, pass/fail) and ``claims.json`` in the output folder. The exit status is non-zero
 only if an experiment or a claim check *errors*; a claim that honestly fails is reported
 as failed and does not change the exit status.
@@ -23,103 +23,13 @@ import time
 import traceback
 from pathlib import Path
 
-import jax
+from figures import FIGURES
+from synthetic.experiments import REGISTRY, Experiment, run_cached
+from synthetic.store import atomic_write_bytes, atomic_write_text
+from theory.claims import Claim
 
-jax.config.update("jax_enable_x64", True)  # the paper's reference code is float64
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from figures import markov as figs_markov  # noqa: E402
-from figures import section4 as figs4  # noqa: E402
-from figures import thm2 as figs_thm2  # noqa: E402
-from synthetic import markov_experiment, section4, section4_claims, thm2  # noqa: E402
-from synthetic.experiment import Experiment, run_cached  # noqa: E402
-from synthetic.store import atomic_write_bytes, atomic_write_text  # noqa: E402
-from theory.claims import Claim  # noqa: E402
-
-
-def _symbolic_claims(config, arrays):
-    from theory import symbolic
-
-    return symbolic.run_all()
-
-
-def _fig4_config(quick):
-    return {"alpha1": section4.fig4_config(1.0, quick), "alpha0": section4.fig4_config(0.0, quick)}
-
-
-EXPERIMENTS: dict[str, Experiment] = {
-    "symbolic": Experiment(
-        name="symbolic",
-        description="sympy derivations of sections 2-3, each cross-checked against the JAX objectives",
-        config=lambda quick: {},
-        run=lambda config, progress: {},
-        claims=_symbolic_claims,
-        cache=False,
-    ),
-    "fig4": Experiment(
-        name="fig4",
-        description="figure 4: six methods of table 1, alpha = 1 and 0, 5 seeds x 2000 GD steps",
-        config=_fig4_config,
-        run=section4.run_fig4,
-        claims=section4_claims.fig4_claims,
-        figures=lambda c, a: {"fig4": figs4.fig4(a)},
-    ),
-    "fig9": Experiment(
-        name="fig9",
-        description="figure 9: forget KL along the figure-4 runs (appendix B.1)",
-        config=_fig4_config,
-        run=section4.run_fig4,
-        claims=section4_claims.fig9_claims,
-        figures=lambda c, a: {"fig9": figs4.fig9(a)},
-        cache_name="fig4",
-    ),
-    "fig3": Experiment(
-        name="fig3",
-        description="figure 3: NPO with beta in {0.01, ..., 1} approaches GA (Proposition 1)",
-        config=section4.fig3_config,
-        run=section4.run_grid_experiment,
-        claims=section4_claims.fig3_claims,
-        figures=lambda c, a: {"fig3": figs4.fig3(a)},
-    ),
-    "gridsearch": Experiment(
-        name="gridsearch",
-        description="learning-rate x beta grid search of section 4, best setting per method",
-        config=section4.gridsearch_config,
-        run=section4.run_grid_experiment,
-        claims=section4_claims.gridsearch_claims,
-        figures=lambda c, a: {
-            "gridsearch": figs4.gridsearch(
-                a,
-                section4_claims.best_settings(a),
-                scores=section4_claims.setting_scores(a),
-                score_label="area under Pareto curve",
-            )
-        },
-    ),
-    "thm2": Experiment(
-        name="thm2",
-        description="Theorem 2 in numbers: GA's linear vs NPO's logarithmic divergence, logistic model",
-        config=thm2.thm2_config,
-        run=thm2.run_thm2,
-        claims=thm2.thm2_claims,
-        figures=figs_thm2.thm2_figures,
-    ),
-    "markov": Experiment(
-        name="markov",
-        description="transformer on SimNPO's Markov chains: GA collapse, NPO's log divergence, NPO vs SimNPO",
-        config=markov_experiment.markov_config,
-        run=lambda config, progress, folder: markov_experiment.run_markov(
-            config, progress, model_dir=None if folder is None else folder / "models"
-        ),
-        claims=markov_experiment.markov_claims,
-        figures=figs_markov.all_figures,
-        uses_folder=True,
-    ),
-}
+EXPERIMENTS: dict[str, Experiment] = dict(REGISTRY)
+"""The experiments this command runs (the registry's, in its order)."""
 
 
 # --------------------------------------------------------------------------- running
@@ -138,6 +48,8 @@ class Progress:
 
 
 def _save_figure(fig, folder: Path, name: str) -> list[Path]:
+    import matplotlib.pyplot as plt
+
     paths = []
     for ext in ("png", "pdf"):
         buf = io.BytesIO()
@@ -161,7 +73,8 @@ def run_experiment(exp: Experiment, quick: bool, out: Path, progress: Progress) 
         if record["cached"]:
             progress("reusing cached results")
         record["claims"] = list(exp.claims(config, arrays))
-        for fig_name, fig in exp.figures(config, arrays).items():
+        draw = FIGURES.get(exp.name, lambda config, arrays: {})
+        for fig_name, fig in draw(config, arrays).items():
             record["figures"] += [str(p.relative_to(out)) for p in _save_figure(fig, out / "figures", fig_name)]
     except Exception as e:  # report, keep going with the other experiments
         record["errors"].append(f"{type(e).__name__}: {e}")
@@ -194,7 +107,7 @@ def render_report(records: list[dict], quick: bool) -> str:
         "# Paper claims, reproduced",
         "",
         "Zhang, Lin, Bai, Mei, *Negative Preference Optimization: From Catastrophic Collapse to "
-        "Effective Unlearning* (2024). References follow PAPER.md's numbering.",
+        "Effective Unlearning* (2024), arXiv:2404.05868. Equation, section and figure numbers are the paper's.",
         "",
         f"Mode: {'quick (shrunk experiments)' if quick else 'full'}. "
         f"**{n_pass} of {len(claims)} claims pass.**",
@@ -244,6 +157,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no window; set here, not at import
     args = parse_args(argv)
     if args.list:
         for exp in EXPERIMENTS.values():

@@ -1,7 +1,7 @@
 """Figures of the ``markov`` experiment (transformer on mixture-of-Markov-chains data).
 
-Each function takes the arrays of ``synthetic.markov_experiment.run_markov`` and returns a
-matplotlib Figure; nothing here trains. Curves are seed means with a +- one standard error
+Each function takes the experiment's config and the arrays of
+``synthetic.experiments.markov.run.run_markov`` and returns a matplotlib Figure; nothing here trains. Curves are seed means with a +- one standard error
 band (runs that diverged drop out).
 
 * :func:`collapse`: per-token KL to the retrained model on the forget and retain test subsets
@@ -23,7 +23,11 @@ from figures.style import beta_colors, method_color, plot_band, style_context
 
 __all__ = ["collapse", "divergence", "split", "all_figures"]
 
-STEP_LABEL = "unlearning step (AdamW, lr 5e-4, batch 4)"
+
+
+def _step_label(config: dict) -> str:
+    u = config["unlearn"]
+    return f"unlearning step (AdamW, lr {u['learning_rate']:g}, batch {u['batch_size']})"
 
 _REQUIRED = ("methods", "steps", "kl_retr_retain", "kl_retr_forget", "kl_retr_forget1", "kl_retr_forget2")
 
@@ -37,7 +41,7 @@ def _check(a: dict, extra=()) -> None:
         raise ValueError(f"kl_retr_retain must have shape (methods, seeds, steps), got {shape}")
 
 
-def collapse(a: dict) -> Figure:
+def collapse(config: dict, a: dict) -> Figure:
     """KL(pi_retr || pi_theta) per token on forget and retain vs step, every method."""
     _check(a)
     steps = np.asarray(a["steps"], float)
@@ -54,7 +58,7 @@ def collapse(a: dict) -> Figure:
                 plot_band(ax, steps, np.asarray(a[key][i]), method_color(m), m, linestyle=style,
                           linewidth=2.4 if m in ("GA", "NPO") else 1.3)
             ax.set_title(f"KL to the retrained model, {title}")
-            ax.set_xlabel(STEP_LABEL)
+            ax.set_xlabel(_step_label(config))
             ax.set_ylabel(r"per-token $KL(\pi_{retr}\,\|\,\pi_\theta)$")
         axes[1].legend(ncol=2, loc="upper left")
         fig.suptitle("Transformer on Markov-chain data: GA's retain KL keeps growing, NPO's stays low")
@@ -66,7 +70,7 @@ def _fit_line(fit_row, t, law):
     return a + b * (t if law == "linear" else np.log(t))
 
 
-def divergence(a: dict) -> Figure:
+def divergence(config: dict, a: dict) -> Figure:
     """Long gradient-descent runs: parameter distance (top) and forget NLL (bottom) vs t.
 
     Columns: every run on log-log axes (a power law ``c t^p`` is a straight line of slope ``p``);
@@ -143,11 +147,13 @@ def divergence(a: dict) -> Figure:
             for ax in axes[r]:
                 ax.axvline(t_min, color="#999999", linewidth=0.8, linestyle="--")
                 ax.set_xlabel("gradient-descent step t")
-        fig.suptitle("Divergence laws on the transformer, full-batch gradient descent on 4 forget-1 sequences")
+        lg = config["long"]
+        fig.suptitle(f"Divergence laws on the transformer, full-batch gradient descent (lr {lg['learning_rate']:g}) "
+                     f"on {lg['n_forget']} forget-1 sequences")
     return fig
 
 
-def split(a: dict) -> Figure:
+def split(config: dict, a: dict) -> Figure:
     """NPO vs SimNPO (and their +RT variants): KL to the retrained model on forget-1 and forget-2."""
     _check(a)
     steps = np.asarray(a["steps"], float)
@@ -165,7 +171,7 @@ def split(a: dict) -> Figure:
                 plot_band(ax, steps, np.asarray(a[key][i]), method_color(m), m,
                           linestyle="-" if "RT" not in m else "--", linewidth=2.2 if m in ("NPO", "SimNPO") else 1.2)
             ax.set_title(title)
-            ax.set_xlabel(STEP_LABEL)
+            ax.set_xlabel(_step_label(config))
         axes[0].set_ylabel(r"per-token $KL(\pi_{retr}\,\|\,\pi_\theta)$")
         axes[1].legend(loc="best")
         fig.suptitle("How NPO and SimNPO split the unlearning between forget-1 and forget-2")
@@ -174,4 +180,8 @@ def split(a: dict) -> Figure:
 
 def all_figures(config, arrays) -> dict:
     """``{name: Figure}`` for ``paper_repro.py``."""
-    return {"markov_collapse": collapse(arrays), "markov_divergence": divergence(arrays), "markov_split": split(arrays)}
+    return {
+        "markov_collapse": collapse(config, arrays),
+        "markov_divergence": divergence(config, arrays),
+        "markov_split": split(config, arrays),
+    }

@@ -1,6 +1,7 @@
-"""Figures 3, 4 and 9 of PAPER.md section 4 and the grid-search figure, from recorded arrays.
+"""Figures 3, 4 and 9 of the paper's section 4 and the grid-search figure, from recorded arrays.
 
-Each function takes the dict of numpy arrays of ``synthetic.section4.run_grid_experiment``
+Each function takes the dict of numpy arrays of
+``synthetic.experiments.section4.run.run_grid_experiment``
 (``fig4`` and ``fig9`` take the ``run_fig4`` dict, keys prefixed ``alpha1_`` / ``alpha0_``)
 and returns a matplotlib Figure. Nothing here trains or samples: curves are seed means
 (NaN-safe, runs that diverged drop out) with a band of +- one standard error over seeds.
@@ -14,13 +15,12 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from figures.style import beta_colors, method_color, plot_band, style_context
+from figures.style import beta_colors, method_color, plot_band, style_context, uses_beta
 from synthetic.analysis import pareto_frontier, seed_mean, split_prefix
+from synthetic.experiments.section4.config import FORGET_THRESHOLD, FORGET_WITHIN
 
 __all__ = ["fig3", "fig4", "fig9", "gridsearch"]
 
-FORGET_THRESHOLD = 0.005
-"""Claim (a) of PAPER.md section 4.2: forget distance below this within 1200 steps."""
 
 FORGET_LABEL = r"forget distance  $E_{FG}\,KL(\pi_{retr}\,\|\,\pi_\theta)$"
 RETAIN_LABEL = r"retain distance  $E_{RT}\,KL(\pi_{retr}\,\|\,\pi_\theta)$"
@@ -52,16 +52,12 @@ def _methods(a: dict) -> dict[str, int]:
     return out
 
 
-def _uses_beta(method: str) -> bool:
-    return any(tag in method for tag in ("NPO", "DPO", "KTO"))
-
-
 def _settings_text(a: dict) -> str:
     """'GA, GA+RT, IDK+RT: lr 5e-4; NPO, NPO+RT: lr 5e-3, beta 1; ...' from the setting arrays."""
     groups: dict[str, list[str]] = {}
     for m, c in _methods(a).items():
         text = f"lr {a['setting_learning_rate'][c]:g}" if "setting_learning_rate" in a else ""
-        if _uses_beta(m) and "setting_beta" in a:
+        if uses_beta(m) and "setting_beta" in a:
             text += f", β {a['setting_beta'][c]:g}"
         groups.setdefault(text, []).append(m)
     return "; ".join(f"{', '.join(ms)}: {text}" for text, ms in groups.items())
@@ -106,17 +102,17 @@ def _shared_legend(fig, ax, extra=(), ncol=None):
                handlelength=2.2, columnspacing=1.4)
 
 
-def fig4(arrays: dict) -> Figure:
-    """PAPER.md figure 4: the six table-1 methods on the random-features model.
+def fig4(arrays: dict, *, threshold: float = FORGET_THRESHOLD) -> Figure:
+    """Figure 4 of the paper: the six table-1 methods on the random-features model.
 
-    Panels: (a) forget distance vs step at alpha = 1 with claim (a)'s 0.005 threshold;
+    Panels: (a) forget distance vs step at alpha = 1 with claim (a)'s ``threshold``;
     (b) retain distance vs step at alpha = 1; (c) forget vs retain distance along each
     method's seed-mean trajectory (thin) and its Pareto frontier (bold), from the common start
     at the reference model; (d) alpha = 0, forget (solid) and retain (dashed) distance vs step.
     Seed mean +- standard error over seeds; log distances.
 
     Args:
-      arrays: the dict of ``synthetic.section4.run_fig4`` (keys ``alpha1_*``, ``alpha0_*``).
+      arrays: the dict of ``synthetic.experiments.section4.run.run_fig4`` (keys ``alpha1_*``, ``alpha0_*``).
     """
     a1, a0 = split_prefix(arrays, "alpha1"), split_prefix(arrays, "alpha0")
     _check(a1, "fig4 alpha1")
@@ -134,8 +130,8 @@ def fig4(arrays: dict) -> Figure:
             _plot_frontier(ax_p, seed_mean(a1["forget_distance"][:, c]), seed_mean(a1["retain_distance"][:, c]),
                            color, m, order=j)
         star = _mark_start(ax_p, a1)
-        ax_f.axhline(FORGET_THRESHOLD, color="black", ls=":", lw=1.1, label="_threshold")
-        ax_f.annotate(f"{FORGET_THRESHOLD:g} (claim a)", (1.0, FORGET_THRESHOLD), xycoords=("axes fraction", "data"),
+        ax_f.axhline(threshold, color="black", ls=":", lw=1.1, label="_threshold")
+        ax_f.annotate(f"{threshold:g} (claim a)", (1.0, threshold), xycoords=("axes fraction", "data"),
                       xytext=(-2, 3), textcoords="offset points", ha="right", va="bottom", fontsize=7.5)
         for m, c in _methods(a0).items():
             color = method_color(m)
@@ -148,10 +144,10 @@ def fig4(arrays: dict) -> Figure:
         ax_0.set(title="(d) α = 0: forget (solid), retain (dashed)", xlabel=STEP_LABEL, ylabel="distance to $\\pi_{retr}$")
         ax_0.legend([Line2D([], [], color="0.3"), Line2D([], [], color="0.3", ls="--")],
                     ["forget distance", "retain distance"], loc="upper left", fontsize=7.5)
-        _shared_legend(fig, ax_f, extra=[(Line2D([], [], color="black", ls=":", lw=1.1), "threshold 0.005"),
+        _shared_legend(fig, ax_f, extra=[(Line2D([], [], color="black", ls=":", lw=1.1), f"threshold {threshold:g}"),
                                          (star, star.get_label())])
         fig.suptitle(
-            f"PAPER.md figure 4: unlearning the random-features model (mean ± s.e. over {_n_seeds(a1)} seeds; "
+            f"Figure 4 (Zhang et al. 2024): unlearning the random-features model (mean ± s.e. over {_n_seeds(a1)} seeds; "
             f"thin line in (c): trajectory, bold: its Pareto frontier)\n"
             f"table 1, α = 1: {_settings_text(a1)}   |   α = 0: {_settings_text(a0)}",
             fontsize=9,
@@ -169,8 +165,8 @@ def _good_kl_range(kl_CE: np.ndarray, total_CE: np.ndarray, *, slack: float):
     return float(np.min(kl_CE[near])), float(np.max(kl_CE[near]))
 
 
-def fig9(arrays: dict, *, mark_step: int = 1200, good_slack: float = 2.0) -> Figure:
-    """PAPER.md figure 9 (appendix B.1): the forget KL ``E_FG[KL(pi_ref || pi_theta)]``.
+def fig9(arrays: dict, *, mark_step: int = FORGET_WITHIN, good_slack: float = 2.0) -> Figure:
+    """Figure 9 of the paper (appendix B.1): the forget KL ``E_FG[KL(pi_ref || pi_theta)]``.
 
     Panels: (a) forget KL vs step at alpha = 1; (b) the same at alpha = 0; (c) at alpha = 1,
     the total distance to the retrained model (forget + retain distance, a single score for
@@ -178,10 +174,10 @@ def fig9(arrays: dict, *, mark_step: int = 1200, good_slack: float = 2.0) -> Fig
     from the reference (KL = 0) to the last step (dot), with ``mark_step`` marked (x). The
     grey span is the forget-KL range of the points whose total distance is within
     ``good_slack`` times the best one. Claim (e): the good models sit at a moderate forget KL;
-    GA past ~1200 steps goes too far, IDK+RT stays too near the reference.
+    GA past ``mark_step`` steps goes too far, IDK+RT stays too near the reference.
 
     Args:
-      arrays: the dict of ``synthetic.section4.run_fig4``.
+      arrays: the dict of ``synthetic.experiments.section4.run.run_fig4``.
       mark_step: the step marked on each method's curve in (c).
       good_slack: the tolerance of the grey span in (c).
     """
@@ -232,7 +228,7 @@ def fig9(arrays: dict, *, mark_step: int = 1200, good_slack: float = 2.0) -> Fig
         ax_t.legend(handles, labels, loc="lower left", fontsize=7.5)
         _shared_legend(fig, ax_1)
         fig.suptitle(
-            f"PAPER.md figure 9: forget KL of the figure-4 runs (mean ± s.e. over {_n_seeds(a1)} seeds); "
+            f"Figure 9 (Zhang et al. 2024): forget KL of the figure-4 runs (mean ± s.e. over {_n_seeds(a1)} seeds); "
             "(c) each seed-mean trajectory, from the reference (KL = 0)\n"
             f"table 1, α = 1: {_settings_text(a1)}   |   α = 0: {_settings_text(a0)}",
             fontsize=9,
@@ -241,14 +237,14 @@ def fig9(arrays: dict, *, mark_step: int = 1200, good_slack: float = 2.0) -> Fig
 
 
 def fig3(arrays: dict) -> Figure:
-    """PAPER.md figure 3 (Proposition 1): NPO approaches GA as beta -> 0.
+    """Figure 3 of the paper (Proposition 1): NPO approaches GA as beta -> 0.
 
     GA (bold, its method colour) and NPO at each beta of the record (a sequential colormap,
     light = small beta), at the recorded learning rate: (a) forget distance and (b) retain
     distance vs step, log y, seed mean +- standard error.
 
     Args:
-      arrays: ``run_grid_experiment`` arrays of ``synthetic.section4.fig3_config`` (GA first,
+      arrays: ``run_grid_experiment`` arrays of ``synthetic.experiments.section4.config.fig3_config`` (GA first,
         then NPO settings); other methods are drawn in their method colour.
     """
     _check(arrays, "fig3", ("setting_beta",))
@@ -274,7 +270,7 @@ def fig3(arrays: dict) -> Figure:
         ax_r.set_title("(b) retain distance")
         ax_r.legend(loc="lower right", ncol=1)
         fig.suptitle(
-            f"PAPER.md figure 3 (Proposition 1): NPO → GA as β → 0; learning rate {', '.join(f'{x:g}' for x in lrs)}, "
+            f"Figure 3 (Zhang et al. 2024, Proposition 1): NPO → GA as β → 0; learning rate {', '.join(f'{x:g}' for x in lrs)}, "
             f"α = 1, mean ± s.e. over {_n_seeds(a)} seeds",
             fontsize=9,
         )
@@ -294,7 +290,7 @@ def gridsearch(arrays: dict, best: dict, scores=None, *, heatmap_method: str = "
 
     Args:
       arrays: ``run_grid_experiment`` arrays of a grid (``C`` settings).
-      best: method name -> index of its best setting (e.g. ``section4_claims.best_settings``).
+      best: method name -> index of its best setting (e.g. ``synthetic.experiments.section4.claims.best_settings``).
       scores: optional ``(C,)`` per-setting score (e.g. the frontier area; lower is better).
       heatmap_method: whose settings the heatmap shows.
       score_label: colorbar label.
@@ -321,7 +317,7 @@ def gridsearch(arrays: dict, best: dict, scores=None, *, heatmap_method: str = "
         _log_axes(ax_p, x=True)
         for j, (m, c) in enumerate(best.items()):
             c = int(c)
-            text = f"lr {a['setting_learning_rate'][c]:g}" + (f", β {a['setting_beta'][c]:g}" if _uses_beta(str(m)) else "")
+            text = f"lr {a['setting_learning_rate'][c]:g}" + (f", β {a['setting_beta'][c]:g}" if uses_beta(str(m)) else "")
             _plot_frontier(ax_p, fd[c], rd[c], method_color(str(m)), f"{m} ({text})", order=j)
         _mark_start(ax_p, a)
         prefix = "" if scores is None else "(a) "

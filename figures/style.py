@@ -1,19 +1,21 @@
 """The look shared by every figure of the toolkit: one colour per method, beta colours, bands.
 
 A method keeps the same colour in every figure so that a reader can follow, say, NPO+RT from
-figure 4 to the grid search without reading legends twice. Families share a hue (PAPER.md
+figure 4 to the grid search without reading legends twice. Families share a hue (the paper's
 section 2): gradient ascent in reds and oranges, NPO in blues, DPO in greens, IDK purple,
 KTO browns, SimNPO teal and cyan.
 """
 
 from __future__ import annotations
 
-import difflib
+import hashlib
 
 import matplotlib
 import numpy as np
+from scipy import stats
 
 from synthetic.analysis import seed_mean
+from theory.methods import METHODS
 
 __all__ = [
     "METHOD_COLORS",
@@ -21,6 +23,7 @@ __all__ = [
     "apply_style",
     "style_context",
     "method_color",
+    "uses_beta",
     "beta_colors",
     "seed_band",
     "plot_band",
@@ -82,14 +85,26 @@ def style_context():
     return matplotlib.rc_context(RC)
 
 
+EXTRA_COLORS = ("#e377c2", "#7f7f7f", "#bcbd22", "#9467bd", "#8c564b", "#1b9e77", "#d95f02", "#e7298a")
+"""Colours for methods outside :data:`METHOD_COLORS` (your own), picked by a hash of the name."""
+
+
 def method_color(name: str) -> str:
-    """The colour of method ``name``; ``ValueError`` naming the allowed methods if unknown."""
+    """The colour of method ``name``: its own for the paper's methods, else a stable one.
+
+    A method you register gets a colour from :data:`EXTRA_COLORS` chosen by a hash of its
+    name, so it keeps that colour in every figure and run without editing this module.
+    """
     name = str(name)
-    if name not in METHOD_COLORS:
-        close = difflib.get_close_matches(name, METHOD_COLORS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown method name {name!r}.{hint} Allowed: {', '.join(METHOD_COLORS)}")
-    return METHOD_COLORS[name]
+    if name in METHOD_COLORS:
+        return METHOD_COLORS[name]
+    digest = int(hashlib.sha256(name.encode()).hexdigest(), 16)
+    return EXTRA_COLORS[digest % len(EXTRA_COLORS)]
+
+
+def uses_beta(name: str) -> bool:
+    """Whether the registered method ``name`` reads beta (``False`` for unknown names)."""
+    return name in METHODS and METHODS[name].uses("beta")
 
 
 def beta_colors(betas, cmap: str = "Blues") -> list:
@@ -141,9 +156,9 @@ def seed_band(runs_SxE, kind: str = "se") -> tuple[np.ndarray, np.ndarray, np.nd
         lower = np.where(n > 0, np.min(np.where(finite, runs, np.inf), axis=0), np.nan)
         upper = np.where(n > 0, np.max(np.where(finite, runs, -np.inf), axis=0), np.nan)
         return mean, lower, upper
-    dev = np.where(finite, runs - mean, 0.0)
-    var = np.sum(dev**2, axis=0) / np.maximum(n - 1, 1)
-    se = np.where(n > 1, np.sqrt(var / np.maximum(n, 1)), 0.0)
+    se = np.zeros(runs.shape[1])
+    several = n > 1  # one finite seed gives no spread (a zero-width band), none gives NaN
+    se[several] = stats.sem(runs[:, several], axis=0, nan_policy="omit")
     return mean, mean - se, mean + se
 
 

@@ -1,6 +1,6 @@
-"""Figures of the ``thm2`` experiment (PAPER.md section 3, Theorem 2, and section 2.1), from arrays.
+"""Figures of the ``thm2`` experiment (Theorem 2, section 3.1, and section 2.1), from arrays.
 
-Each function takes the dict of numpy arrays of ``synthetic.thm2.run_thm2`` and returns a
+Each function takes the dict of numpy arrays of ``synthetic.experiments.thm2.run.run_thm2`` and returns a
 matplotlib Figure; :func:`thm2_figures` returns all four. Nothing here trains or predicts:
 the predicted curves are arrays the experiment stored beside the measured ones.
 
@@ -28,11 +28,11 @@ STEP_LABEL = "step t (full-batch gradient descent)"
 
 def _runs(a: dict) -> list[tuple[int, str, object]]:
     """(index, label, colour) per run: GA in its method colour, NPO betas in blues."""
-    npo = [i for i, c in enumerate(a["c_ga"]) if c == 0]
+    npo = [i for i, law in enumerate(a["law"]) if law == "npo"]
     blues = dict(zip(npo, beta_colors([a["beta"][i] for i in npo])))
     out = []
-    for i, c in enumerate(a["c_ga"]):
-        if c != 0:
+    for i, law in enumerate(a["law"]):
+        if law == "ga":
             out.append((i, "GA", method_color("GA")))
         else:
             out.append((i, f"NPO β={float(a['beta'][i]):g}", blues[i]))
@@ -173,7 +173,7 @@ def softmax_toy(arrays: dict) -> Figure:
         ax_g.axhspan(k_over, np.sqrt(2.0), color=method_color("GA"), alpha=0.12, lw=0)
         ax_g.text(0.98, 0.88, r"band: GA's limit $\|e_y-p\|\,\|x\| \in [\sqrt{K/(K-1)}, \sqrt{2}]$",
                   transform=ax_g.transAxes, ha="right", va="top", fontsize=7.5, color=method_color("GA"))
-        npo = [i for i, c in enumerate(a["c_ga"]) if c == 0]
+        npo = [i for i, law in enumerate(a["law"]) if law == "npo"]
         # A 1/t guide, offset below the largest-beta run: NPO's weight W ~ 1/t once pi ~ 0.
         j = npo[-1]
         start = t[np.argmax(np.isfinite(u[j]))]

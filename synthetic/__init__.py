@@ -1,10 +1,10 @@
-"""Synthetic experiments of PAPER.md section 4 (and the Theorem-2 and transformer studies).
+"""Models, data, the engine and the experiments of the toolkit (may import ``theory``).
 
-Importing this package turns on JAX's float64 support: the paper's reference code for the
-logistic and random-feature experiments is float64, and the theory checks compare two
-implementations to 1e-8. Arrays that should stay float32 (the transformer) say so.
+``models/``: the logistic, random-feature, softmax and transformer models.
+``data/``: the synthetic data sets.
+``engine/``: the one unlearning loop, and training from scratch.
+``experiments/``: one folder per experiment (config, run, claims), in a registry.
+
+Importing this package changes no global setting: float64 is requested where it is needed,
+with ``jax.enable_x64`` around the work.
 """
-
-import jax
-
-jax.config.update("jax_enable_x64", True)

@@ -1,4 +1,4 @@
-"""Numpy-only analysis of recorded trajectories: seed means, Pareto frontiers and their areas.
+"""Numpy analysis of recorded trajectories: seed means, Pareto frontiers, growth laws.
 
 No JAX and no training here, so that ``figures/`` and the claim checks can share it.
 """
@@ -6,6 +6,7 @@ No JAX and no training here, so that ``figures/`` and the claim checks can share
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
 
 __all__ = [
     "seed_mean",
@@ -15,6 +16,9 @@ __all__ = [
     "frontier_gap",
     "first_step_below",
     "split_prefix",
+    "log_slope",
+    "decade_growth_ratio",
+    "fit_laws",
 ]
 
 
@@ -104,3 +108,55 @@ def first_step_below(values: np.ndarray, steps: np.ndarray, threshold: float):
     """The first recorded step at which ``values < threshold``, or ``None``."""
     hits = np.flatnonzero(np.asarray(values) < threshold)
     return int(np.asarray(steps)[hits[0]]) if hits.size else None
+
+
+def _interp_log(steps, values, t):
+    steps = np.asarray(steps, np.float64)
+    keep = steps > 0
+    return np.interp(np.log(t), np.log(steps[keep]), np.asarray(values, np.float64)[keep])
+
+
+def log_slope(steps, values, *, start: float, stop: float) -> float:
+    """Least-squares slope of ``values`` against ``ln t`` over the records with ``start <= t <= stop``."""
+    steps = np.asarray(steps, np.float64)
+    sel = (steps >= start) & (steps <= stop) & (steps > 0)
+    if sel.sum() < 2:
+        raise ValueError(f"need two records in [{start:g}, {stop:g}], got {int(sel.sum())}")
+    return float(stats.linregress(np.log(steps[sel]), np.asarray(values, np.float64)[sel]).slope)
+
+
+def decade_growth_ratio(steps, values, *, end: float) -> float:
+    """``(v(T) - v(T/10)) / (v(T/10) - v(T/100))`` at ``T = end`` (log-interpolated records).
+
+    About 1 for growth linear in ``ln t`` and 10 for growth linear in ``t``.
+    """
+    v = [_interp_log(steps, values, end / 10**k) for k in range(3)]
+    return float((v[0] - v[1]) / (v[1] - v[2]))
+
+
+def fit_laws(t, y, t_min: float) -> dict:
+    """Least-squares fits ``y = a + b t`` and ``y = a + b log t`` on ``t >= t_min`` (t > 0).
+
+    Returns:
+      ``{"linear": (a, b, R^2), "log": (a, b, R^2), "power": (log c, p, R^2), "n": points}``
+      with ``R^2 = 1 - SS_res/SS_tot`` (``scipy.stats.linregress``); ``power`` fits
+      ``log y = log c + p log t`` (on ``y > 0``), so ``p`` is the growth exponent (1 = linear,
+      near 0 = logarithmic, > 1 = faster than linear). NaN fits when fewer than 3 finite points.
+    """
+    t, y = np.asarray(t, float), np.asarray(y, float)
+    keep = (t >= t_min) & (t > 0) & np.isfinite(y)
+    out = {"n": int(keep.sum())}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_t, log_y = np.log(np.maximum(t, 1e-300)), np.log(np.where(y > 0, y, np.nan))
+    for name, x, yy in (("linear", t, y), ("log", log_t, y), ("power", log_t, log_y)):
+        ok = keep & np.isfinite(yy)
+        if ok.sum() < 3:
+            out[name] = (np.nan, np.nan, np.nan)
+            continue
+        xs, ys = x[ok], yy[ok]
+        if np.ptp(ys) == 0:
+            out[name] = (float(ys[0]), 0.0, np.nan)
+            continue
+        fit = stats.linregress(xs, ys)
+        out[name] = (float(fit.intercept), float(fit.slope), float(fit.rvalue**2))
+    return out

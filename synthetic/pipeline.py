@@ -4,23 +4,145 @@
 retain training sets, evaluation inputs, the uninformed labels, optionally a random-feature
 matrix ``W`` (without it the model is plain logistic regression on ``x``) and optionally
 the reference and retrained parameters (without them both are fitted, as in the paper).
-It runs every requested setting as one jitted, vmapped, sharded call and returns plain
-numpy arrays.
+It runs every requested setting as one jitted, vmapped, sharded call of the engine and
+returns plain numpy arrays. Everything runs in float64 (``jax.enable_x64`` around the work).
+
+:func:`unlearn_binary` is the same recipe on stacked seeds, used by the section-4
+experiments: the binary model's loss inputs (:data:`~synthetic.models.logistic.BINARY_INPUTS`),
+full-batch gradient descent (``optax.sgd``) and the section-4 metrics (:data:`METRICS`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from synthetic import engine
-from synthetic.models import random_features
-from theory.methods import get_method
+from synthetic.data.gaussian import Dataset
+from synthetic.models.logistic import BINARY_INPUTS, binary_batch, logistic_log_probs, random_features
+from theory.methods import Method, get_method, method_loss
+from theory.objectives import kl_divergence
+from theory.validate import check_positive
 
-__all__ = ["unlearning_pipeline"]
+__all__ = [
+    "METRICS",
+    "Problem",
+    "problem_from_features",
+    "random_features_problem",
+    "binary_metrics",
+    "unlearn_binary",
+    "unlearning_pipeline",
+]
+
+METRICS = ("forget_distance", "retain_distance", "forget_kl", "loss", "param_distance")
+"""What :func:`unlearn_binary` records: the section-4 distances ``E KL(pi_retr || pi_theta)`` on
+the evaluation forget and retain sets, the forget KL ``E_FG KL(pi_ref || pi_theta)`` of
+appendix B, the method's training loss and ``||theta - theta_ref||_2``."""
+
+SGD = optax.inject_hyperparams(optax.sgd)(learning_rate=1.0)
+"""Full-batch gradient descent; each setting's learning rate is injected by the engine."""
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """A binary unlearning problem on fixed features (a stacked one has a leading seed axis).
+
+    Attributes:
+      forget, y_forget: forget training features ``(n_f, F)`` and labels ``(n_f,)``.
+      y_idk: the uninformed label per forget example, ``(n_f,)``.
+      retain, y_retain: retain training features and labels.
+      eval_forget, eval_retain: evaluation features (labels are not needed: the metrics
+        compare whole predictive distributions).
+    """
+
+    forget: jax.Array
+    y_forget: jax.Array
+    y_idk: jax.Array
+    retain: jax.Array
+    y_retain: jax.Array
+    eval_forget: jax.Array
+    eval_retain: jax.Array
+
+
+def problem_from_features(features, data: Dataset) -> Problem:
+    """Apply a feature map to every input set of ``data`` (identity for plain logistic)."""
+    return Problem(
+        forget=features(data.x_forget),
+        y_forget=data.y_forget,
+        y_idk=data.y_idk,
+        retain=features(data.x_retain),
+        y_retain=data.y_retain,
+        eval_forget=features(data.x_eval_forget),
+        eval_retain=features(data.x_eval_retain),
+    )
+
+
+def random_features_problem(data: Dataset, w: jax.Array) -> Problem:
+    """The section-4 problem: features ``ReLU(W x)`` of every set of ``data``."""
+    return problem_from_features(lambda x: random_features(w, x), data)
+
+
+def binary_metrics(theta, method: Method, ctx: dict) -> dict:
+    """The :data:`METRICS` of ``theta`` (the engine's metrics function for the binary model)."""
+    lp_ef = logistic_log_probs(theta, ctx["eval_forget"])
+    lp_er = logistic_log_probs(theta, ctx["eval_retain"])
+    return {
+        "forget_distance": jnp.mean(kl_divergence(ctx["retr_eval_forget"], lp_ef)),
+        "retain_distance": jnp.mean(kl_divergence(ctx["retr_eval_retain"], lp_er)),
+        "forget_kl": jnp.mean(kl_divergence(ctx["ref_eval_forget"], lp_ef)),
+        "loss": method_loss(method, BINARY_INPUTS.compute(theta, ctx["batch"], method.needs)),
+        "param_distance": jnp.linalg.norm(theta - ctx["theta_ref"]),
+    }
+
+
+@jax.jit
+@jax.vmap
+def _prepare(problem: Problem, theta_ref, theta_retr):
+    """Per seed: the training batch and the evaluation context (reference values precomputed)."""
+    batch = binary_batch(theta_ref, problem.forget, problem.y_forget, problem.retain, problem.y_retain,
+                         y_idk=problem.y_idk)
+    ctx = {
+        "batch": batch,
+        "eval_forget": problem.eval_forget,
+        "eval_retain": problem.eval_retain,
+        "ref_eval_forget": logistic_log_probs(theta_ref, problem.eval_forget),
+        "retr_eval_forget": logistic_log_probs(theta_retr, problem.eval_forget),
+        "retr_eval_retain": logistic_log_probs(theta_retr, problem.eval_retain),
+        "theta_ref": theta_ref,
+    }
+    return batch, ctx
+
+
+def unlearn_binary(problems: Problem, thetas_ref, thetas_retr, methods: Sequence[Method], learning_rates, *,
+                   schedule: engine.Schedule, devices: Optional[list] = None) -> dict[str, np.ndarray]:
+    """Unlearn every setting ``(methods[c], learning_rates[c])`` from each seed's reference.
+
+    Args:
+      problems: stacked :class:`Problem`, leading axis = seeds ``S``.
+      thetas_ref, thetas_retr: ``(S, F)`` reference and retrained parameters.
+      methods: ``C`` concrete methods (each with its beta); learning_rates: ``C`` step sizes.
+      schedule: the record steps (e.g. ``engine.Schedule.every(25, 2000)``).
+      devices: devices to shard the settings over (default: all visible).
+    Returns:
+      The engine's arrays: each of :data:`METRICS` ``(S, C, E)``, ``diverged_step (S, C)``,
+      ``steps (E,)``.
+    """
+    learning_rates = np.asarray(learning_rates, float)
+    if learning_rates.shape != (len(methods),):
+        raise ValueError(f"learning_rates must have one entry per method ({len(methods)}), got shape {learning_rates.shape}")
+    check_positive(learning_rates, "learning_rates")
+    batch, ctx = _prepare(problems, thetas_ref, thetas_retr)
+    return engine.unlearn(
+        BINARY_INPUTS, methods, SGD, thetas_ref, batch, schedule, binary_metrics, context=ctx,
+        hyperparams={"learning_rate": learning_rates}, seeds=int(np.shape(thetas_ref)[0]),
+        per_seed=("params", "data", "context"), devices=devices,
+    )  # fmt: skip
 
 
 def _as_2d(name: str, x) -> np.ndarray:
@@ -50,7 +172,7 @@ def unlearning_pipeline(
     x_eval_forget,
     x_eval_retain,
     y_idk,
-    methods: Sequence[str],
+    methods: Sequence[str | Method],
     learning_rates: Sequence[float],
     betas: Optional[Sequence[float]] = None,
     w=None,
@@ -69,9 +191,10 @@ def unlearning_pipeline(
       x_retain, y_retain: retain training inputs ``(n_r, d)`` and labels.
       x_eval_forget, x_eval_retain: evaluation inputs for the distances (no labels needed).
       y_idk: the uninformed label per forget example (IDK and DPO's preferred answer).
-      methods: method names (see ``theory.methods.METHODS``), one per setting.
+      methods: one per setting: a registered method name (``theory.method_names()``) or a
+        :class:`~theory.methods.Method` (your own).
       learning_rates: gradient-descent step size per setting.
-      betas: beta per setting (default 1.0 each; ignored by methods without one).
+      betas: beta per setting (default: each method's own; ignored by methods without one).
       w: optional random-feature matrix ``(n_features, d)``; the model is then
         ``sigma(theta^T ReLU(W x))``, else ``sigma(theta^T x)``.
       theta_ref, theta_retr: optional reference / retrained parameters. If either is
@@ -106,58 +229,58 @@ def unlearning_pipeline(
         raise ValueError("methods must name at least one method")
     if len(learning_rates) != len(methods):
         raise ValueError(f"learning_rates must have one entry per method ({len(methods)}), got {len(learning_rates)}")
-    betas = [1.0] * len(methods) if betas is None else list(betas)
-    if len(betas) != len(methods):
+    if betas is not None and len(betas) != len(methods):
         raise ValueError(f"betas must have one entry per method ({len(methods)}), got {len(betas)}")
-    resolved = [get_method(m, beta=b) for m, b in zip(methods, betas)]
+    resolved = []
+    for k, m in enumerate(methods):
+        beta = None if betas is None else float(betas[k])
+        if isinstance(m, Method):
+            resolved.append(m if beta is None else m.replace(beta=beta))
+        else:
+            resolved.append(get_method(m) if beta is None else get_method(m, beta=beta))
+    schedule = engine.Schedule.every(eval_every, steps)
 
-    if w is not None:
-        w = _as_2d("w", w)
-        if w.shape[1] != d:
-            raise ValueError(f"w must have shape (n_features, {d}), got {w.shape}")
-        features = lambda x: np.asarray(random_features(jnp.asarray(w), jnp.asarray(x)))  # noqa: E731
-    else:
-        features = lambda x: x  # noqa: E731
-    problem = engine.Problem(
-        forget=jnp.asarray(features(x_forget)),
-        y_forget=jnp.asarray(y_forget),
-        y_idk=jnp.asarray(y_idk),
-        retain=jnp.asarray(features(x_retain)),
-        y_retain=jnp.asarray(y_retain),
-        eval_forget=jnp.asarray(features(x_eval_forget)),
-        eval_retain=jnp.asarray(features(x_eval_retain)),
-    )
-    n_params = problem.forget.shape[1]
-
-    if theta_ref is None or theta_retr is None:
-        if fit_steps is None:
-            fit_steps = 30 if fit_solver == "newton" else 20000
-        ref, retr = engine.fit_reference_and_retrained(
-            problem, solver=fit_solver, steps=fit_steps, learning_rate=fit_learning_rate
-        )
-        theta_ref, theta_retr = ref.theta, retr.theta
-        grad_norms = (np.asarray(ref.grad_norm), np.asarray(retr.grad_norm))
-    else:
-        theta_ref, theta_retr = (jnp.asarray(np.asarray(t, np.float64)) for t in (theta_ref, theta_retr))
-        for name, t in (("theta_ref", theta_ref), ("theta_retr", theta_retr)):
-            if t.shape != (n_params,):
-                raise ValueError(f"{name} must have shape ({n_params},), got {t.shape}")
-        grad_norms = (np.array(np.nan), np.array(np.nan))
-
-    traj = engine.unlearn_grid(
-        jax.tree.map(lambda a: a[None], problem), theta_ref[None], theta_retr[None], resolved, list(learning_rates),
-        steps=steps, eval_every=eval_every,
-    )
-    out = {name: np.asarray(getattr(traj, name))[0] for name in engine.METRICS}
+    with jax.enable_x64(True):
+        if w is not None:
+            w = _as_2d("w", w)
+            if w.shape[1] != d:
+                raise ValueError(f"w must have shape (n_features, {d}), got {w.shape}")
+            features = lambda x: random_features(jnp.asarray(w), jnp.asarray(x))  # noqa: E731
+        else:
+            features = jnp.asarray
+        problem = Problem(
+            forget=features(x_forget), y_forget=jnp.asarray(y_forget), y_idk=jnp.asarray(y_idk),
+            retain=features(x_retain), y_retain=jnp.asarray(y_retain),
+            eval_forget=features(x_eval_forget), eval_retain=features(x_eval_retain),
+        )  # fmt: skip
+        n_params = problem.forget.shape[1]
+        if theta_ref is None or theta_retr is None:
+            if fit_steps is None:
+                fit_steps = 30 if fit_solver == "newton" else 20000
+            ref, retr = engine.fit_reference_and_retrained(
+                problem.forget, problem.y_forget, problem.retain, problem.y_retain,
+                solver=fit_solver, steps=fit_steps, learning_rate=fit_learning_rate,
+            )  # fmt: skip
+            theta_ref, theta_retr = ref.theta, retr.theta
+            grad_norms = (np.asarray(ref.grad_norm), np.asarray(retr.grad_norm))
+        else:
+            theta_ref, theta_retr = (jnp.asarray(np.asarray(t, np.float64)) for t in (theta_ref, theta_retr))
+            for name, t in (("theta_ref", theta_ref), ("theta_retr", theta_retr)):
+                if t.shape != (n_params,):
+                    raise ValueError(f"{name} must have shape ({n_params},), got {t.shape}")
+            grad_norms = (np.array(np.nan), np.array(np.nan))
+        run = unlearn_binary(jax.tree.map(lambda a: a[None], problem), theta_ref[None], theta_retr[None], resolved,
+                             list(learning_rates), schedule=schedule)
+    out = {name: run[name][0] for name in METRICS}
     out.update(
-        diverged_step=np.asarray(traj.diverged_step)[0],
-        steps=np.arange(0, steps + 1, eval_every),
+        diverged_step=run["diverged_step"][0],
+        steps=run["steps"],
         theta_ref=np.asarray(theta_ref),
         theta_retr=np.asarray(theta_retr),
         ref_grad_norm=grad_norms[0],
         retr_grad_norm=grad_norms[1],
-        setting_method=np.array(methods),
+        setting_method=np.array([m if isinstance(m, str) else "custom" for m in methods]),
         setting_learning_rate=np.asarray(learning_rates, float),
-        setting_beta=np.asarray(betas, float),
+        setting_beta=np.array([float(m.beta) for m in resolved]),
     )
     return out

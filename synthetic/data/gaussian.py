@@ -1,4 +1,4 @@
-"""The Gaussian-logistic forget and retain sets of PAPER.md section 4 (eq. 6).
+"""The Gaussian-logistic forget and retain sets of the paper's section 4 (eq. 6).
 
 Inputs ``x ~ N(mu, I_d)``; labels ``P(y=1|x) = sigma((x - mu)^T theta + s)``, with, for the
 forget set, ``mu_f = alpha 1_d``, ``theta_f = scale 1_d / sqrt(d)``, ``s = +shift``, and for

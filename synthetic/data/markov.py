@@ -1,4 +1,4 @@
-"""The mixture-of-Markov-chains data of the SimNPO synthetic study (PAPER.md section 6).
+"""The mixture-of-Markov-chains data of the SimNPO synthetic study (Fan et al. 2024, arXiv:2410.07163).
 
 Sequences of states ``0..n_states-1`` from three chains, each tied to a block of states:
 the retain chain on ``{0,1,2}``, forget chain 1 on ``{3,4,5}``, forget chain 2 on ``{6,7,8}``.
@@ -53,7 +53,7 @@ RETAIN, FORGET1, FORGET2 = 0, 1, 2
 
 @dataclasses.dataclass(frozen=True)
 class MarkovConfig:
-    """Parameters of the data (defaults: the SimNPO study, PAPER.md section 6)."""
+    """Parameters of the data (defaults: the SimNPO study)."""
 
     n_states: int = 10
     blocks: tuple = ((0, 1, 2), (3, 4, 5), (6, 7, 8))

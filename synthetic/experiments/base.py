@@ -1,28 +1,34 @@
-"""What a named experiment is, and how one is run with caching (DESIGN.md "Experiments").
+"""What a named experiment is, and how one is run with a cache that cannot lie.
 
-An :class:`Experiment` is four plain functions: a config (JSON-able dict, small when
-``quick``), ``run(config, progress) -> arrays`` (the expensive part, cached on disk by a
-hash of the config), ``claims(config, arrays) -> [Claim]`` and
-``figures(config, arrays) -> {name: Figure}``. Experiments never write files or print;
-:func:`run_cached` and ``paper_repro.py`` do.
+An :class:`Experiment` is plain functions: a config (JSON-able dict, small when ``quick``),
+``run(config, progress, folder) -> arrays`` (the expensive part, cached on disk),
+``claims(config, arrays) -> [Claim]``. Experiments never write files or print; figures are
+registered separately (``figures/``), and :func:`run_cached` and ``paper_repro.py`` do the
+writing.
+
+The cache key of a result is its config plus a fingerprint of the code that computed it
+(the source of the experiment's ``run`` module and of every project module it imports,
+:func:`synthetic.store.code_fingerprint`): after a change to that code, a rerun recomputes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import inspect
+import sys
 from pathlib import Path
 from typing import Callable, Optional
 
+import jax
 import numpy as np
 
 from synthetic import store
 
+__all__ = ["Experiment", "run_cached", "code_version"]
+
 Arrays = dict[str, np.ndarray]
 Progress = Callable[[str], None]
-
-
-def _no_figures(config, arrays):
-    return {}
 
 
 def _silent(msg: str) -> None:
@@ -37,41 +43,61 @@ class Experiment:
       name: the name used by ``paper_repro.py --only``.
       description: one line for ``--list`` and the report.
       config: ``quick -> config``; the config must be JSON-able and determine the result.
-      run: ``(config, progress) -> {name: array}``.
+      run: ``(config, progress, folder) -> {name: array}``; ``folder`` is the cache folder
+        (or ``None``) for experiments that keep artefacts such as trained models.
       claims: ``(config, arrays) -> [Claim]``.
-      figures: ``(config, arrays) -> {figure_name: matplotlib Figure}``.
       cache: whether ``run``'s arrays are saved and reused (off for cheap experiments).
       cache_name: the name results are cached under (default ``name``); two experiments
         that read the same runs (figures 4 and 9) share it, so the runs happen once.
-      uses_folder: ``run`` also takes ``folder=`` (the cache folder, or ``None``), for
-        experiments that keep intermediate artefacts such as trained models.
+      float64: run with ``jax.enable_x64(True)`` (the paper's precision for the logistic
+        and random-feature experiments); a scoped setting, restored afterwards.
     """
 
     name: str
     description: str
     config: Callable[[bool], dict]
-    run: Callable[[dict, Progress], Arrays]
+    run: Callable[[dict, Progress, Optional[Path]], Arrays]
     claims: Callable[[dict, Arrays], list]
-    figures: Callable[[dict, Arrays], dict] = _no_figures
     cache: bool = True
     cache_name: Optional[str] = None
-    uses_folder: bool = False
+    float64: bool = False
+
+
+def code_version(exp: Experiment) -> dict:
+    """The code part of ``exp``'s cache key: a fingerprint of its ``run`` module and imports.
+
+    An experiment whose ``run`` lives outside the package (your own script) is fingerprinted
+    by that script's source and the toolkit modules it imports.
+    """
+    module = exp.run.__module__
+    try:
+        return {"code": store.code_fingerprint([module])}
+    except ValueError:
+        path = inspect.getsourcefile(sys.modules[module]) if module in sys.modules else None
+        if path is None:
+            raise ValueError(f"cannot fingerprint the code of experiment {exp.name!r}: no source file for "
+                             f"module {module!r}; define its run function in a file") from None
+        return {"code": store.code_fingerprint([], files=[path])}
 
 
 def run_cached(
     exp: Experiment, config: dict, folder: Optional[Path], progress: Progress = _silent
 ) -> tuple[Arrays, bool]:
-    """``exp.run(config)``, or its saved arrays from ``folder`` when the config matches.
+    """``exp.run(config)``, or its saved arrays from ``folder`` when config and code match.
 
+    A damaged cache entry is reported through ``progress``, recomputed and replaced.
     Returns:
       ``(arrays, from_cache)``.
     """
     name = exp.cache_name or exp.name
-    if exp.cache and folder is not None:
-        arrays = store.load(folder, name, config)
+    use_cache = exp.cache and folder is not None
+    version = code_version(exp) if use_cache else None
+    if use_cache:
+        arrays = store.load(folder, name, config, version=version, on_problem=progress)
         if arrays is not None:
             return arrays, True
-    arrays = exp.run(config, progress, folder=folder) if exp.uses_folder else exp.run(config, progress)
-    if exp.cache and folder is not None:
-        store.save(folder, name, config, arrays)
+    with jax.enable_x64(True) if exp.float64 else contextlib.nullcontext():
+        arrays = exp.run(config, progress, folder)
+    if use_cache:
+        store.save(folder, name, config, arrays, version=version)
     return arrays, False

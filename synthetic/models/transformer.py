@@ -1,6 +1,6 @@
-"""A small decoder-only transformer in plain JAX (DESIGN.md "Models are pure functions").
+"""A small decoder-only transformer in plain JAX, and its loss inputs for the engine.
 
-The model of the SimNPO synthetic study (PAPER.md section 6): token and learned position
+The model of the SimNPO synthetic study (Fan et al. 2024, arXiv:2410.07163): token and learned position
 embeddings, ``layers`` pre-LayerNorm blocks (causal multi-head self-attention, then a GELU
 MLP, each in a residual branch), a final LayerNorm and an untied output projection.
 
@@ -11,11 +11,14 @@ MLP, each in a residual branch), a final LayerNorm and an untied output projecti
   log-distribution of token ``t+1`` given tokens ``<= t`` (for KL metrics).
 * :func:`token_log_probs` ``(params, tokens_BxT) -> (B, T-1)``: the log-probability of each
   actual next token.
+* :func:`residual_stream` ``(params, tokens_BxT, layer) -> (B, T, D)``: the hidden
+  activations after ``layer`` blocks (for methods that act on representations).
 * :func:`generate`: jitted sampling (``temperature > 0``) or greedy decoding
   (``temperature = 0``) with fixed shapes and a ``lax.fori_loop``.
+* :data:`SEQUENCE_INPUTS` and :func:`sequence_batch`: the inputs of every unlearning method
+  (per-sequence log-probabilities, KLs to the reference) for the engine.
 
-Everything is float32 (DESIGN.md "Precision"), stated explicitly because importing
-``synthetic`` turns on float64 globally.
+Parameters are float32, whatever JAX's float64 setting.
 """
 
 from __future__ import annotations
@@ -28,9 +31,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from synthetic.engine.inputs import Provider, Providers
+from theory.objectives import kl_divergence
 from theory.validate import check_int
 
 __all__ = [
+    "SEQUENCE_INPUTS",
+    "sequence_batch",
+    "residual_stream",
     "TransformerConfig",
     "init",
     "param_count",
@@ -39,6 +47,7 @@ __all__ = [
     "next_token_log_probs",
     "token_log_probs",
     "sequence_log_probs",
+    "next_token_nll",
     "generate",
 ]
 
@@ -88,29 +97,38 @@ def init(key: jax.Array, config: TransformerConfig) -> dict:
     F = config.mlp_ratio * D
     k = jax.random.split(key, 6)
     std, out_std = 0.02, 0.02 / math.sqrt(2 * L)
-
-    def normal(key, shape, s):
-        return s * jax.random.normal(key, shape, DTYPE)
-
+    shapes = {"embed_VxD": (V, D), "pos_TxD": (T, D), "qkv": (L, D, 3, H, D // H), "attn_out": (L, H, D // H, D),
+              "mlp_in": (L, D, F), "mlp_out": (L, F, D), "out_DxV": (D, V)}
+    keys = [k[0], k[1], k[2], k[3], k[4], k[5], jax.random.fold_in(key, 7)]
+    # One compiled program draws every weight, flat: the same numbers as normal(key, shape) (the
+    # counters are the flat indices), and far quicker to compile than one sampler per shape.
+    # The scaling stays outside, so the rounding is that of the eager draws.
+    draws = _draw_normals(jnp.stack(keys), tuple(math.prod(shape) for shape in shapes.values()))
+    w = {name: draw.reshape(shape) for (name, shape), draw in zip(shapes.items(), draws)}
     return {
-        "embed_VxD": normal(k[0], (V, D), std),
-        "pos_TxD": normal(k[1], (T, D), std),
+        "embed_VxD": std * w["embed_VxD"],
+        "pos_TxD": std * w["pos_TxD"],
         "blocks": {
             "ln1_scale_LxD": jnp.ones((L, D), DTYPE),
             "ln1_bias_LxD": jnp.zeros((L, D), DTYPE),
-            "qkv_LxDx3xHxK": normal(k[2], (L, D, 3, H, D // H), std),
-            "attn_out_LxHxKxD": normal(k[3], (L, H, D // H, D), out_std),
+            "qkv_LxDx3xHxK": std * w["qkv"],
+            "attn_out_LxHxKxD": out_std * w["attn_out"],
             "ln2_scale_LxD": jnp.ones((L, D), DTYPE),
             "ln2_bias_LxD": jnp.zeros((L, D), DTYPE),
-            "mlp_in_LxDxF": normal(k[4], (L, D, F), std),
+            "mlp_in_LxDxF": std * w["mlp_in"],
             "mlp_in_bias_LxF": jnp.zeros((L, F), DTYPE),
-            "mlp_out_LxFxD": normal(k[5], (L, F, D), out_std),
+            "mlp_out_LxFxD": out_std * w["mlp_out"],
             "mlp_out_bias_LxD": jnp.zeros((L, D), DTYPE),
         },
         "ln_f_scale_D": jnp.ones((D,), DTYPE),
         "ln_f_bias_D": jnp.zeros((D,), DTYPE),
-        "out_DxV": normal(jax.random.fold_in(key, 7), (D, V), std),
+        "out_DxV": std * w["out_DxV"],
     }
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _draw_normals(keys, sizes):
+    return [jax.random.normal(key, (n,), DTYPE) for key, n in zip(keys, sizes)]
 
 
 def param_count(params) -> int:
@@ -183,19 +201,38 @@ def _config_of(params) -> TransformerConfig:
     return TransformerConfig(vocab_size=V, context=T, layers=L, width=D, heads=H, mlp_ratio=F // D)
 
 
-def forward(params: dict, tokens_BxT: jax.Array) -> jax.Array:
-    """Logits ``(B, T, V)``: position ``t`` predicts token ``t+1`` from tokens ``<= t``."""
+def _embed(params, tokens_BxT):
     config = _config_of(params)
     _check_tokens(tokens_BxT, config)
     T = tokens_BxT.shape[1]
-    x_BxTxD = params["embed_VxD"][tokens_BxT] + params["pos_TxD"][None, :T]
+    return config, params["embed_VxD"][tokens_BxT] + params["pos_TxD"][None, :T]
 
+
+def _run_blocks(config, x_BxTxD, blocks):
     def layer(x, p):
         return _block(config, x, p), None
 
-    x_BxTxD, _ = jax.lax.scan(layer, x_BxTxD, params["blocks"])
+    x_BxTxD, _ = jax.lax.scan(layer, x_BxTxD, blocks)
+    return x_BxTxD
+
+
+def forward(params: dict, tokens_BxT: jax.Array) -> jax.Array:
+    """Logits ``(B, T, V)``: position ``t`` predicts token ``t+1`` from tokens ``<= t``."""
+    config, x_BxTxD = _embed(params, tokens_BxT)
+    x_BxTxD = _run_blocks(config, x_BxTxD, params["blocks"])
     x_BxTxD = _layer_norm(x_BxTxD, params["ln_f_scale_D"], params["ln_f_bias_D"])
     return x_BxTxD @ params["out_DxV"]
+
+
+def residual_stream(params: dict, tokens_BxT: jax.Array, layer: int) -> jax.Array:
+    """The residual stream ``(B, T, D)`` after the first ``layer`` blocks (0: the embeddings)."""
+    config, x_BxTxD = _embed(params, tokens_BxT)
+    check_int(layer, "layer", 0)
+    if layer > config.layers:
+        raise ValueError(f"layer must be <= the model's {config.layers} layers, got {layer}")
+    if layer == 0:
+        return x_BxTxD
+    return _run_blocks(config, x_BxTxD, jax.tree.map(lambda a: a[:layer], params["blocks"]))
 
 
 def next_token_log_probs(params: dict, tokens_BxT: jax.Array) -> jax.Array:
@@ -222,6 +259,17 @@ def sequence_log_probs(params: dict, tokens_BxT: jax.Array, mask_BxT: jax.Array)
         raise ValueError(f"mask_BxT must have the shape of tokens_BxT {jnp.shape(tokens_BxT)}, got {jnp.shape(mask_BxT)}")
     lp_BxTm1 = token_log_probs(params, tokens_BxT)
     return jnp.sum(lp_BxTm1 * mask_BxT[:, 1:].astype(lp_BxTm1.dtype), axis=-1)
+
+
+def next_token_nll(params: dict, batch) -> jax.Array:
+    """The training loss: mean next-token NLL over the scored tokens of ``batch``.
+
+    ``batch`` has ``tokens (B, T)`` and ``mask (B, T)``; the transition into token ``t+1``
+    counts when ``mask[:, t+1]`` is 1.
+    """
+    lp_BxTm1 = token_log_probs(params, batch["tokens"])
+    m_BxTm1 = batch["mask"][:, 1:]
+    return -jnp.sum(lp_BxTm1 * m_BxTm1) / jnp.maximum(jnp.sum(m_BxTm1), 1.0)
 
 
 @functools.partial(jax.jit, static_argnames=("length",))
@@ -264,3 +312,118 @@ def generate(params: dict, key: jax.Array, prompt_BxP, *, length: int, temperatu
     if not (np.isfinite(temperature) and temperature >= 0):
         raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
     return _generate(params, key, prompt, jnp.asarray(temperature, DTYPE), length)
+
+
+# --------------------------------------------------------------------------- loss inputs
+
+
+def _sequence_logp(logp_BxTm1xV, tokens_BxT, mask_BxT):
+    lp_BxTm1 = jnp.take_along_axis(logp_BxTm1xV, tokens_BxT[:, 1:, None], axis=-1)[..., 0]
+    return jnp.sum(lp_BxTm1 * mask_BxT[:, 1:].astype(lp_BxTm1.dtype), axis=-1)
+
+
+def _sequence_kl(logp_BxTm1xV, ref_BxTm1xV, mask_BxT):
+    """Per-sequence KL(pi_theta || pi_ref), the per-token KLs summed over the scored tokens."""
+    return jnp.sum(kl_divergence(logp_BxTm1xV, ref_BxTm1xV) * mask_BxT[:, 1:], axis=-1)
+
+
+def _need_key(batch, key, name):
+    if key not in batch:
+        raise ValueError(f"input {name} needs {key!r} in the batch (see sequence_batch); it has {sorted(batch)}")
+    return batch[key]
+
+
+def _seq_forget(params, batch, need):
+    tokens, mask = batch["forget_tokens"], batch["forget_mask"]
+    logp = next_token_log_probs(params, tokens)
+    out = {}
+    if "forget_logp" in need:
+        out["forget_logp"] = _sequence_logp(logp, tokens, mask)
+    if "forget_ref_logp" in need:
+        out["forget_ref_logp"] = _need_key(batch, "forget_ref_logp", "forget_ref_logp")
+    if "forget_length" in need:
+        out["forget_length"] = batch["forget_length"]
+    if "forget_kl" in need:
+        out["forget_kl"] = _sequence_kl(logp, _need_key(batch, "forget_ref_dist", "forget_kl"), mask)
+    return out
+
+
+def _seq_idk(params, batch, need):
+    tokens = _need_key(batch, "forget_idk_tokens", "idk_logp")
+    mask = batch["forget_idk_mask"]
+    out = {}
+    if "idk_logp" in need:
+        out["idk_logp"] = _sequence_logp(next_token_log_probs(params, tokens), tokens, mask)
+    if "idk_ref_logp" in need:
+        out["idk_ref_logp"] = _need_key(batch, "forget_idk_ref_logp", "idk_ref_logp")
+    return out
+
+
+def _seq_retain(params, batch, need):
+    tokens, mask = _need_key(batch, "retain_tokens", "retain inputs"), batch["retain_mask"]
+    logp = next_token_log_probs(params, tokens)
+    out = {}
+    if "retain_logp" in need:
+        out["retain_logp"] = _sequence_logp(logp, tokens, mask)
+    if "retain_kl" in need:
+        out["retain_kl"] = _sequence_kl(logp, _need_key(batch, "retain_ref_dist", "retain_kl"), mask)
+    return out
+
+
+SEQUENCE_INPUTS = Providers((
+    Provider(("forget_logp", "forget_ref_logp", "forget_length", "forget_kl"), _seq_forget),
+    Provider(("idk_logp", "idk_ref_logp"), _seq_idk),
+    Provider(("retain_logp", "retain_kl"), _seq_retain),
+))
+"""Loss inputs of the transformer on a :func:`sequence_batch`: per-sequence log-probabilities
+``log pi(y) = sum_t log pi(y_{t+1} | y_{<=t})`` over the scored tokens, the answer length, and
+per-sequence KLs to the reference (the per-token KL summed over the scored tokens). One
+forward pass per part of the batch (forget, uninformed answers, retain), each only if a
+method needs it."""
+
+
+_jit_sequence_log_probs = jax.jit(sequence_log_probs)
+jit_next_token_log_probs = jax.jit(next_token_log_probs)
+""":func:`next_token_log_probs`, jitted once for every caller."""
+
+
+def sequence_batch(params_ref, forget_tokens, forget_mask, retain_tokens=None, retain_mask=None, *,
+                   idk_tokens=None, idk_mask=None, forget_kl: bool = False, chunk: int = 1024) -> dict:
+    """The data :data:`SEQUENCE_INPUTS` reads, with the reference model's values precomputed.
+
+    Args:
+      params_ref: the reference model.
+      forget_tokens, forget_mask: ``(N_f, T)`` int tokens and 0/1 mask of real tokens.
+      retain_tokens, retain_mask: ``(N_r, T)``, optional (forget-only methods).
+      idk_tokens, idk_mask: one uninformed answer per forget sequence, ``(N_f, T)``, optional
+        (IDK and DPO).
+      forget_kl: also store the reference's next-token laws on the forget set (KTO, K_FG).
+      chunk: sequences per forward pass of the precomputation.
+    Returns:
+      A dict of arrays whose names start with their group (``forget_*``, ``retain_*``), so
+      :func:`synthetic.engine.minibatches` samples each group's rows together:
+      ``forget_tokens, forget_mask, forget_length, forget_ref_logp`` (and ``forget_ref_dist``,
+      ``forget_idk_tokens, forget_idk_mask, forget_idk_ref_logp``), ``retain_tokens,
+      retain_mask, retain_ref_dist``.
+    """
+    def chunked(fn, *arrays):
+        n = arrays[0].shape[0]
+        return jnp.concatenate([fn(params_ref, *(a[i:i + chunk] for a in arrays)) for i in range(0, n, chunk)])
+
+    seq_lp, dist = _jit_sequence_log_probs, jit_next_token_log_probs
+    f_tok, f_mask = jnp.asarray(forget_tokens), jnp.asarray(forget_mask, DTYPE)
+    batch = {
+        "forget_tokens": f_tok,
+        "forget_mask": f_mask,
+        "forget_length": jnp.sum(f_mask[:, 1:], axis=1),
+        "forget_ref_logp": chunked(seq_lp, f_tok, f_mask),
+    }
+    if forget_kl:
+        batch["forget_ref_dist"] = chunked(dist, f_tok)
+    if idk_tokens is not None:
+        i_tok, i_mask = jnp.asarray(idk_tokens), jnp.asarray(idk_mask, DTYPE)
+        batch.update(forget_idk_tokens=i_tok, forget_idk_mask=i_mask, forget_idk_ref_logp=chunked(seq_lp, i_tok, i_mask))
+    if retain_tokens is not None:
+        r_tok = jnp.asarray(retain_tokens)
+        batch.update(retain_tokens=r_tok, retain_mask=jnp.asarray(retain_mask, DTYPE), retain_ref_dist=chunked(dist, r_tok))
+    return batch

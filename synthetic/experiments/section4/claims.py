@@ -1,8 +1,8 @@
-"""The claims of PAPER.md section 4.2 and appendix B.1, decided on recorded arrays.
+"""The claims of the paper's section 4.2 and appendix B.1, decided on recorded arrays.
 
-Each function takes the arrays of :func:`synthetic.section4.run_grid_experiment` (or of
-``run_fig4``) and returns :class:`~theory.claims.Claim` records whose ``statement`` says
-exactly how the claim is decided. All decisions use the seed-mean curves.
+Each function takes the arrays of :func:`~.run.run_grid_experiment` (or of ``run_fig4``) and
+returns :class:`~theory.claims.Claim` records whose ``statement`` says exactly how the claim
+is decided. All decisions use the seed-mean curves; the thresholds live in :mod:`.config`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from synthetic.analysis import first_step_below, frontier_area, frontier_gap, seed_mean, split_prefix
+from synthetic.experiments.section4.config import FORGET_THRESHOLD, FORGET_WITHIN, GRID_TARGET, GROWTH
 from theory.claims import Claim
+from theory.methods import get_method
 
 __all__ = [
     "fig4_claims",
@@ -21,11 +23,6 @@ __all__ = [
     "setting_scores",
 ]
 
-FORGET_THRESHOLD = 0.005
-FORGET_WITHIN = 1200
-GROWTH = 1.5  # rd(T) / rd(T/2) at or above this "keeps growing"; below it "levels off"
-
-
 def _curves(a: dict, metric: str) -> dict[str, np.ndarray]:
     """Seed-mean curve of ``metric`` per method name (one setting per method)."""
     return {str(m): seed_mean(a[metric][:, c]) for c, m in enumerate(a["setting_method"])}
@@ -33,10 +30,6 @@ def _curves(a: dict, metric: str) -> dict[str, np.ndarray]:
 
 def _fmt(x: float) -> str:
     return f"{x:.3g}"
-
-
-GRID_TARGET = 0.05
-"""Grid search: a setting is feasible if its seed-mean forget distance gets below this."""
 
 
 def setting_scores(a: dict, target: float = GRID_TARGET) -> np.ndarray:
@@ -83,7 +76,7 @@ def gridsearch_claims(config: dict, arrays: dict) -> list[Claim]:
     npo = best["NPO+RT"]
     gaps = {m: frontier_gap(fd[npo], rd[npo], fd[c], rd[c]) for m, c in best.items() if m != "NPO+RT"}
     table = "; ".join(
-        f"{m}: lr {lr[c]:g}" + (f", beta {beta[c]:g}" if m not in ("GA", "GA+RT", "IDK+RT") else "")
+        f"{m}: lr {lr[c]:g}" + (f", beta {beta[c]:g}" if get_method(m).uses("beta") else "")
         for m, c in best.items()
     )
     return [
@@ -108,7 +101,7 @@ def fig4_claims(config: dict, arrays: dict) -> list[Claim]:
     steps = a1["steps"]
     claims = []
 
-    # (a) forget distance below 0.005 within 1200 steps, all but IDK+RT.
+    # (a) forget distance below FORGET_THRESHOLD within FORGET_WITHIN steps, all but IDK+RT.
     fd = _curves(a1, "forget_distance")
     early = steps <= FORGET_WITHIN
     mins = {m: float(np.nanmin(c[early])) for m, c in fd.items()}
@@ -123,7 +116,7 @@ def fig4_claims(config: dict, arrays: dict) -> list[Claim]:
             paper_ref="section 4.2 (a), figure 4(a)",
             statement=f"alpha = 1: every method but IDK+RT brings the seed-mean forget distance below "
             f"{FORGET_THRESHOLD} at some recorded step <= {FORGET_WITHIN} (IDK+RT is expected not to).",
-            measured="min seed-mean forget distance over steps <= 1200: "
+            measured=f"min seed-mean forget distance over steps <= {FORGET_WITHIN}: "
             + ", ".join(f"{m} {_fmt(v)}" for m, v in mins.items())
             + f" (seeds of {per_seed.shape[0]} whose own curve gets below {FORGET_THRESHOLD}: "
             + ", ".join(f"{m} {k}" for m, k in seeds_below.items())
@@ -226,9 +219,9 @@ def fig9_claims(config: dict, arrays: dict) -> list[Claim]:
             paper_ref="appendix B.1 (e), figure 9",
             statement="alpha = 1: at each method's best point (smallest forget + retain distance), the "
             "best method's forget KL E_FG[KL(pi_ref || pi_theta)] lies strictly between IDK+RT's (too "
-            "small) and the smallest forget KL GA has from step 1200 on (too large).",
+            f"small) and the smallest forget KL GA has from step {FORGET_WITHIN} on (too large).",
             measured=f"best method {top} (fd+rd {_fmt(score[top])}) forget KL {_fmt(kl_best[top])}; "
-            f"IDK+RT {_fmt(kl_best['IDK+RT'])}; GA after step 1200 >= {_fmt(ga_late_kl)}",
+            f"IDK+RT {_fmt(kl_best['IDK+RT'])}; GA after step {FORGET_WITHIN} >= {_fmt(ga_late_kl)}",
             passed=passed,
             values={"forget_kl_at_best": kl_best, "best_score": score, "ga_kl_after_1200": ga_late_kl},
         )

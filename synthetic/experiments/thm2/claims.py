@@ -1,168 +1,80 @@
-"""Experiment ``thm2``: Theorem 2 in numbers, with the section-2.1 softmax toy (PAPER.md section 3).
+"""The claims of ``thm2``: Theorem 2 and Lemmas 3-4 against the runs, and the section-2.1 toy.
 
-One forget set in the theorem's regime (``n_f = 32`` orthogonal rows in ``d = 64``, norms in
-[0.5, 1.5], ``||theta_init|| = 1``) and two outside it (the same norms and labels with a
-shared component of weight ``rho = 0.9``; ``n_f = 32 > d = 16``). On each, GA and NPO at
-``beta in {0.1, 0.5, 1, 2}`` run ``10^6`` gradient-descent steps (``--quick``: ``10^4``) with
-``eta = 1``, the largest step Theorem 2 allows for NPO, in one jitted, vmapped call of
-:func:`theory.divergence.gd_divergence` per forget set, in both implementations (parameter
-space and the b-recursion). The section-2.1 toy (:func:`theory.divergence.softmax_toy`)
-runs 10^5 steps in both modes (it costs about a second).
-
-:func:`run_thm2` returns plain arrays (keys prefixed ``orthogonal_``, ``correlated_``,
-``overcomplete_`` and ``toy_``; see its docstring), :func:`thm2_claims` decides the claims on
-them, and ``figures/thm2.py`` draws them.
+Each claim compares the arrays of :func:`~.run.run_thm2` with the closed forms of
+:mod:`theory.theorem2` (stored beside them), and states exactly how it is decided; the
+tolerances live in :mod:`.config`.
 """
 
 from __future__ import annotations
 
-import time
+import math
 
-import jax
 import numpy as np
+from scipy import optimize
 
-from synthetic.analysis import split_prefix
-from theory import divergence as dv
-from theory.claims import Claim
+from synthetic.analysis import decade_growth_ratio, log_slope, split_prefix
+from synthetic.experiments.thm2.config import (
+    AGREE_TOL,
+    GA_RATE_TOL,
+    LINEAR_RATIO_BAND,
+    LOG_RATIO_BAND,
+    SETTINGS,
+    SLOPE_TOL,
+    TIME_TOL,
+    TOY_DECAY,
+)
+from theory.claims import Claim, max_rel_error
 
-__all__ = ["SETTINGS", "thm2_config", "run_thm2", "thm2_claims"]
-
-SETTINGS = ("orthogonal", "correlated", "overcomplete")
-"""The forget sets: inside the theorem's assumptions, then two ways of leaving them."""
-
-GA_RATE_TOL = 0.01
-"""``thm2.ga_linear``: ``||b(T)|| / T`` within 1% of ``eta0 sqrt(sum ||x_i||^4)`` (the O(1) transient
-contributes about ``20 / T`` relative)."""
-
-LOG_RATIO_BAND = (0.9, 1.1)
-"""Decade growth ratio of a logarithmic curve (exactly 1 for ``a + c ln t``)."""
-
-LINEAR_RATIO_BAND = (9.0, 11.0)
-"""Decade growth ratio of a linear curve (exactly 10 for ``c t``)."""
-
-SLOPE_TOL = 0.05
-"""``thm2.npo_slope_matches``: the issue's 5%."""
-
-TIME_TOL = {"GA": 0.05, "NPO": 0.25}
-"""``thm2.exp_slowdown_measured``: measured / predicted time within these, in the closed forms'
-asymptotic regime (predicted time in ``[T/100, T]``). NPO's closed form carries the asymptotic
-``C_i``, approached with relative corrections ``O(t^{-1/beta})``, hence the looser tolerance."""
-
-AGREE_TOL = 1e-8
-"""``thm2.b_coordinates_agree``: the issue's float64 tolerance."""
-
-TOY_DECAY = 0.1
-"""``thm2.softmax_toy``: NPO's gradient norm on unlearned examples falls below this fraction of
-its value when every example is first unlearned."""
+__all__ = ["thm2_claims", "sandwich_constants", "fit_lemma4_constants"]
 
 
-def thm2_config(quick: bool = False) -> dict:
-    """The JSON config of ``thm2``; ``quick`` shortens the GD runs from 10^6 to 10^4 steps."""
-    return {
-        "seed": 0,
-        "forget_set": {"n_f": 32, "d": 64, "b_x": 0.5, "B_x": 1.5, "B_theta": 1.0, "C0": 1.0, "p_one": 0.5},
-        "outside": {"correlated": {"correlation": 0.9}, "overcomplete": {"d": 16}},
-        "eta": 1.0,
-        "betas": [0.1, 0.5, 1.0, 2.0],
-        "steps": 10**4 if quick else 10**6,
-        "records_per_decade": 20,
-        "toy": {
-            "n_classes": 4,
-            "d": 16,
-            "n_f": 8,
-            "eta": 1.0,
-            "steps": 10**5,
-            "ref_margin": 2.0,
-            "unlearned_below": 0.01,
-        },
-    }
+def sandwich_constants(run: dict, index: int) -> dict:
+    """Tightest constants of Theorem 2 over every step ``1..steps`` of run ``index``.
 
-
-def _forget_set_kwargs(config: dict, setting: str) -> dict:
-    kwargs = dict(config["forget_set"])
-    if setting != "orthogonal":
-        kwargs.update(config["outside"][setting])
-    return kwargs
-
-
-def run_thm2(config: dict, progress=lambda msg: None) -> dict[str, np.ndarray]:
-    """Run the three forget sets and the toy of a :func:`thm2_config`.
-
-    Returns, for each ``S`` in :data:`SETTINGS`, every key of
-    :func:`theory.divergence.gd_divergence` prefixed ``S_`` (runs: GA, then NPO at each beta),
-    plus ``S_method (R,)``; ``S_x, S_y, S_theta_init`` (the forget set); the assumption report
-    ``S_n_f, S_d, S_min_eig, S_max_eig, S_norm_min, S_norm_max, S_coherence,
-    S_coherence_bound, S_theta_norm, S_assumptions_hold``; the orthogonal-input predictions
-    ``S_pred_distance (R, E)`` (GA's linear asymptote; NPO's Lemma-4 closed form per
-    coordinate at the asymptotic ``C_i``), ``S_pred_time (R, K)`` (Theorem 2's time to each
-    distance) and ``S_pred_time_dense`` (the same on the finer grid ``S_dense_distances``),
-    ``S_ga_rate``, ``S_npo_slope (R,)`` (NaN for GA), ``S_npo_constants (R, n_f)`` (NaN for GA);
-    ``S_seconds``. The toy's keys are prefixed ``toy_`` (see :func:`theory.divergence.softmax_toy`).
+    GA runs, form ``[C1 n_f^{-1/2} eta t, C2 n_f^{-1/2} eta t]``: ``C1, C2`` are the extremes of
+    ``||b|| sqrt(n_f) / (eta t)``. NPO runs, form ``[C1 sqrt(n_f) log(C2 eta t / n_f + 1),
+    C1 sqrt(n_f) log(C3 eta t / n_f + 1)]`` with ``C1 = 1/beta`` fixed (Lemma 4's prefactor; the
+    theorem leaves the prefactor free): ``C2, C3`` are the extremes of
+    ``n_f / (eta t) (e^{beta ||b|| / sqrt(n_f)} - 1)``; ``linear_C1`` is the GA form's lower
+    constant for the same run, which tends to 0 when growth is sublinear.
     """
-    key_sets, key_toy = jax.random.split(jax.random.key(config["seed"]))
-    methods = dv.thm2_methods(config["betas"])
-    names = np.array(["GA"] + ["NPO"] * len(config["betas"]))
-    eta, steps = float(config["eta"]), int(config["steps"])
-    arrays: dict[str, np.ndarray] = {}
-    for setting in SETTINGS:
-        t0 = time.perf_counter()
-        # One key for the three sets: the same norms, labels and theta_init draw.
-        fs = dv.make_forget_set(key_sets, **_forget_set_kwargs(config, setting))
-        progress(
-            f"{setting}: n_f={fs.n_f}, d={fs.d}, {len(methods)} runs x {steps:.0e} steps "
-            f"({'assumptions hold' if fs.report.holds else 'fails: ' + ', '.join(fs.report.failed())})"
-        )
-        run = dv.gd_divergence(
-            fs, methods, eta=eta, steps=steps, records_per_decade=int(config["records_per_decade"])
-        )
-        rep = fs.report
-        out = dict(run)
-        out.update(
-            method=names,
-            x=fs.x,
-            y=fs.y,
-            theta_init=fs.theta_init,
-            n_f=np.int64(rep.n_f),
-            d=np.int64(rep.d),
-            min_eig=np.float64(rep.min_eig),
-            max_eig=np.float64(rep.max_eig),
-            norm_min=np.float64(rep.norm_min),
-            norm_max=np.float64(rep.norm_max),
-            coherence=np.float64(rep.coherence),
-            coherence_bound=np.float64(rep.coherence_bound),
-            theta_norm=np.float64(rep.theta_norm),
-            assumptions_hold=np.bool_(rep.holds),
-            ga_rate=np.float64(dv.ga_rate(fs.x, eta=eta)),
-        )
-        dense = 2.0 ** np.arange(0.0, np.log2(run["distances"][-1]) + 1e-9, 1.0 / 16)
-        pred_distance, pred_time, pred_dense, slope, constants = [], [], [], [], []
-        for c_ga, beta in zip(run["c_ga"], run["beta"]):
-            pred_distance.append(dv.predicted_distance(fs, run["steps"], eta=eta, c_ga=c_ga, beta=beta))
-            pred_time.append(dv.predicted_time_to_distance(fs, run["distances"], eta=eta, c_ga=c_ga, beta=beta))
-            pred_dense.append(dv.predicted_time_to_distance(fs, dense, eta=eta, c_ga=c_ga, beta=beta))
-            is_ga = c_ga != 0
-            slope.append(np.nan if is_ga else float(dv.npo_slope(fs.n_f, beta)))
-            constants.append(np.full(fs.n_f, np.nan) if is_ga else dv.npo_asymptotic_constants(fs, beta))
-        out.update(
-            pred_distance=np.array(pred_distance),
-            pred_time=np.array(pred_time),
-            dense_distances=dense,
-            pred_time_dense=np.array(pred_dense),
-            npo_slope=np.array(slope),
-            npo_constants=np.array(constants),
-            seconds=np.float64(time.perf_counter() - t0),
-        )
-        arrays.update({f"{setting}_{k}": np.asarray(v) for k, v in out.items()})
-        progress(f"{setting}: done in {float(out['seconds']):.1f}s (both implementations, compile included)")
+    lin = run["linear_extremes"][index]
+    if run["law"][index] == "ga":
+        return {"C1": float(lin[0]), "C2": float(lin[1])}
+    log_c = run["log_extremes"][index]
+    with np.errstate(over="ignore"):
+        c2, c3 = np.exp(log_c)
+    return {"C1": float(1.0 / run["beta"][index]), "C2": float(c2), "C3": float(c3), "linear_C1": float(lin[0])}
 
-    t0 = time.perf_counter()
-    toy_cfg = dict(config["toy"])
-    toy = dv.softmax_toy(key_toy, methods, **toy_cfg)
-    toy["seconds"] = np.float64(time.perf_counter() - t0)
-    toy["method"] = names
-    arrays.update({f"toy_{k}": np.asarray(v) for k, v in toy.items()})
-    progress(f"softmax toy: {toy_cfg['steps']:.0e} steps in {float(toy['seconds']):.1f}s")
-    return arrays
+
+def fit_lemma4_constants(steps, b, *, beta: float, eta0: float, start: float) -> tuple[np.ndarray, np.ndarray]:
+    """Fit Lemma 4's closed form to each coordinate: one ``C_i`` per coordinate.
+
+    Minimises ``sum_t (beta |b_i(t)| - log(beta C_i eta0 t + 1))^2`` over the records with
+    ``t >= start``, over ``log C_i`` in a bracket of +-10 around the last record's ``C``
+    (``scipy.optimize.minimize_scalar``, bounded Brent; the loss is unimodal in ``log C``).
+
+    Args:
+      steps: ``(E,)`` record steps; b: ``(E, n_f)`` coordinates.
+    Returns:
+      ``(C (n_f,), err (n_f,))`` with ``err = beta max_t |(|b_i| - closed form)|`` over the window
+      (the error in units of ``1/beta``, the natural scale of Lemma 4).
+    """
+    steps = np.asarray(steps, np.float64)
+    sel = (steps >= start) & (steps > 0)
+    t = steps[sel]
+    target = beta * np.abs(np.asarray(b, np.float64)[sel])
+    guess = np.log(np.maximum(np.expm1(target[-1]), 1e-300) / (beta * eta0 * t[-1]))
+    log_c = np.empty(target.shape[1])
+    for i in range(target.shape[1]):
+        def sse(lc, i=i):
+            return float(np.sum((target[:, i] - np.log1p(beta * math.exp(lc) * eta0 * t)) ** 2))
+
+        res = optimize.minimize_scalar(sse, bounds=(guess[i] - 10.0, guess[i] + 10.0), method="bounded",
+                                       options={"xatol": 1e-12})
+        log_c[i] = res.x
+    err = np.max(np.abs(target - np.log1p(beta * np.exp(log_c)[None, :] * eta0 * t[:, None])), axis=0)
+    return np.exp(log_c), err
 
 
 # --------------------------------------------------------------------------- claims
@@ -173,11 +85,11 @@ def _norms(a: dict) -> np.ndarray:
 
 
 def _npo_runs(a: dict) -> list[int]:
-    return [i for i, c in enumerate(a["c_ga"]) if c == 0]
+    return [i for i, law in enumerate(a["law"]) if law == "npo"]
 
 
 def _ga_run(a: dict) -> int:
-    return int(np.flatnonzero(a["c_ga"] != 0)[0])
+    return int(np.flatnonzero(a["law"] == "ga")[0])
 
 
 def _sign_share(a: dict, i: int) -> float:
@@ -202,8 +114,8 @@ def _claim_ga_linear(config, a) -> Claim:
     rate, pred = nb[-1] / T, float(a["ga_rate"])
     err = abs(rate / pred - 1.0)
     signs = _sign_share(a, g)
-    sw = dv.sandwich_constants(a, g)
-    ratio = dv.decade_growth_ratio(a["steps"], nb, end=T)
+    sw = sandwich_constants(a, g)
+    ratio = decade_growth_ratio(a["steps"], nb, end=T)
     passed = bool(err <= GA_RATE_TOL and signs == 1.0)
     return Claim(
         id="thm2.ga_linear",
@@ -230,14 +142,14 @@ def _claim_npo_log(config, a) -> Claim:
     T = int(a["steps"][-1])
     eta0 = float(a["eta"]) / int(a["n_f"])
     nb = _norms(a)
-    ga_ratio = dv.decade_growth_ratio(a["steps"], nb[_ga_run(a)], end=T)
+    ga_ratio = decade_growth_ratio(a["steps"], nb[_ga_run(a)], end=T)
     parts, per_beta, ok = [], {}, True
     for i in _npo_runs(a):
         beta = float(a["beta"][i])
-        ratio = dv.decade_growth_ratio(a["steps"], nb[i], end=T)
+        ratio = decade_growth_ratio(a["steps"], nb[i], end=T)
         signs = _sign_share(a, i)
-        sw = dv.sandwich_constants(a, i)
-        c_fit, fit_err = dv.fit_lemma4_constants(a["steps"], a["b"][i], beta=beta, eta0=eta0, start=T / 10)
+        sw = sandwich_constants(a, i)
+        c_fit, fit_err = fit_lemma4_constants(a["steps"], a["b"][i], beta=beta, eta0=eta0, start=T / 10)
         c_rel = c_fit / a["npo_constants"][i]
         good = LOG_RATIO_BAND[0] <= ratio <= LOG_RATIO_BAND[1] and signs == 1.0
         ok &= good
@@ -278,7 +190,7 @@ def _claim_npo_slope(config, a) -> Claim:
     parts, per_beta, ok = [], {}, True
     for i in _npo_runs(a):
         beta = float(a["beta"][i])
-        slope = dv.log_slope(a["steps"], nb[i], start=T / 10, stop=T)
+        slope = log_slope(a["steps"], nb[i], start=T / 10, stop=T)
         pred = float(a["npo_slope"][i])
         err = slope / pred - 1.0
         ok &= abs(err) <= SLOPE_TOL
@@ -303,9 +215,9 @@ def _claim_exp_slowdown(config, a) -> Claim:
     dist, hit, pred = a["distances"], a["hit_step"], a["pred_time"]
     g = _ga_run(a)
     rows, ok, values, slow = [], True, {}, []
-    for i in range(len(a["c_ga"])):
-        kind = "GA" if a["c_ga"][i] != 0 else "NPO"
-        label = "GA" if kind == "GA" else f"NPO beta={float(a['beta'][i]):g}"
+    for i in range(len(a["law"])):
+        kind = str(a["law"][i])
+        label = "GA" if kind == "ga" else f"NPO beta={float(a['beta'][i]):g}"
         reached = np.flatnonzero(hit[i] > 0)
         if reached.size == 0:
             ok = False
@@ -323,7 +235,7 @@ def _claim_exp_slowdown(config, a) -> Claim:
             "measured": hit[i, reached],
             "predicted": pred[i, reached],
         }
-        if kind == "NPO":
+        if kind == "npo":
             slow.append(f"D={dist[k]:g}: NPO beta={float(a['beta'][i]):g} {int(hit[i, k])} steps vs GA "
                         f"{int(hit[g, k])} (x{hit[i, k] / hit[g, k]:.3g})")
     return Claim(
@@ -337,7 +249,7 @@ def _claim_exp_slowdown(config, a) -> Claim:
             "The closed forms carry asymptotic constants, so the claim is decided at the largest D each run reaches "
             f"within T = {T:.0e} steps (its most asymptotic point; D doubles, so NPO's predicted times jump by "
             f"e^(beta D/sqrt(n_f)) and a fixed window of steps can miss every D): measured/predicted within "
-            f"{TIME_TOL['GA']:.0%} for GA and {TIME_TOL['NPO']:.0%} for NPO. Orthogonal inputs; every D reached is in "
+            f"{TIME_TOL['ga']:.0%} for GA and {TIME_TOL['npo']:.0%} for NPO. Orthogonal inputs; every D reached is in "
             "the claim's values and the time-to-distance figure." + _quick_note(config)
         ),
         measured="; ".join(rows) + " | slowdown at the largest D reached: " + "; ".join(slow),
@@ -350,8 +262,8 @@ def _claim_agree(config, arrays) -> Claim:
     parts, errors = [], {}
     for setting in SETTINGS:
         a = split_prefix(arrays, setting)
-        e_b = dv.max_rel_error(a["b_theta"], a["b"])
-        e_n = dv.max_rel_error(a["xtx_norm"], _norms(a))
+        e_b = max_rel_error(a["b_theta"], a["b"])
+        e_n = max_rel_error(a["xtx_norm"], _norms(a))
         errors[setting] = {"b": e_b, "xtx_norm": e_n}
         parts.append(f"{setting}: b {e_b:.1e}, ||.||_XtX {e_n:.1e}")
     worst = max(max(v.values()) for v in errors.values())
@@ -380,13 +292,13 @@ def _regime_numbers(a: dict) -> dict:
     less_likely = lambda i: float(np.mean(s * a["b"][i, -1] < 0))  # noqa: E731 -- pi_theta < pi_ref
     npo = _npo_runs(a)
     return {
-        "ga_decade_ratio": dv.decade_growth_ratio(a["steps"], nb[g], end=T),
+        "ga_decade_ratio": decade_growth_ratio(a["steps"], nb[g], end=T),
         "ga_rate": float(nb[g, -1] / T),
         "ga_rate_orthogonal_formula": float(a["ga_rate"]),
         "ga_less_likely": less_likely(g),
-        "npo_decade_ratios": [dv.decade_growth_ratio(a["steps"], nb[i], end=T) for i in npo],
+        "npo_decade_ratios": [decade_growth_ratio(a["steps"], nb[i], end=T) for i in npo],
         "npo_slope_over_predicted": [
-            dv.log_slope(a["steps"], nb[i], start=T / 10, stop=T) / float(a["npo_slope"][i]) for i in npo
+            log_slope(a["steps"], nb[i], start=T / 10, stop=T) / float(a["npo_slope"][i]) for i in npo
         ],
         "npo_less_likely": [less_likely(i) for i in npo],
         "coherence": float(a["coherence"]),
@@ -463,8 +375,8 @@ def _claim_toy(config, arrays) -> Claim:
     k_cfg = config["toy"]["n_classes"]
     parts, ok, values = [], True, {}
     floor = 1.0 - float(a["unlearned_below"])
-    for i in range(len(a["c_ga"])):
-        label = "GA" if a["c_ga"][i] != 0 else f"NPO beta={float(a['beta'][i]):g}"
+    for i in range(len(a["law"])):
+        label = "GA" if a["law"][i] == "ga" else f"NPO beta={float(a['beta'][i]):g}"
         if not every[i].any():
             ok = False
             parts.append(f"{label}: never unlearns every example")
@@ -473,7 +385,7 @@ def _claim_toy(config, arrays) -> Claim:
         k = int(np.argmax(every[i]))
         after = u[i, k:]
         ratio = float(u[i, -1] / u[i, k])
-        if a["c_ga"][i] != 0:
+        if a["law"][i] == "ga":
             good = bool(np.min(after) >= floor)
             parts.append(f"{label}: from step {int(steps[k])} on, min {np.min(after):.4g}, end {u[i, -1]:.4g} "
                          f"(x{ratio:.3g})")
@@ -502,7 +414,7 @@ def _claim_toy(config, arrays) -> Claim:
 
 
 def thm2_claims(config: dict, arrays: dict) -> list[Claim]:
-    """The claims of ``thm2``: the five of the issue, outside the assumptions, the softmax toy."""
+    """The claims of ``thm2``: Theorem 2's five, outside the assumptions, the softmax toy."""
     orth = split_prefix(arrays, "orthogonal")
     return [
         _claim_ga_linear(config, orth),

@@ -1,0 +1,33 @@
+"""The engine: one unlearning loop for every model, and one training routine per kind of model.
+
+* :func:`unlearn` (``loop.py``): a grid of seeds x settings (methods, learning rates, betas)
+  as one jitted, vmapped program under ``lax.scan``, sharded over devices, with divergence
+  guarded and metrics recorded on a :class:`Schedule`.
+* :class:`Providers` (``inputs.py``): how a model family computes the named inputs of a
+  method's loss from parameters and a batch.
+* :func:`fit_logistic`, :func:`fit_reference_and_retrained` and :func:`train` (``fit.py``):
+  training from scratch, convex (gradient descent or Newton) or by minibatches with optax.
+"""
+
+from synthetic.engine.fit import FitResult, fit_logistic, fit_reference_and_retrained, train
+from synthetic.engine.inputs import Provider, Providers
+from synthetic.engine.loop import Minibatches, Tracker, all_finite, keep_finite, minibatches, run_mesh, unlearn
+from synthetic.engine.schedule import Schedule, log_spaced_steps
+
+__all__ = [
+    "FitResult",
+    "fit_logistic",
+    "fit_reference_and_retrained",
+    "train",
+    "Provider",
+    "Providers",
+    "Minibatches",
+    "Tracker",
+    "all_finite",
+    "keep_finite",
+    "minibatches",
+    "run_mesh",
+    "unlearn",
+    "Schedule",
+    "log_spaced_steps",
+]

@@ -1,0 +1,334 @@
+"""The one unlearning loop: a grid of seeds x settings as one jitted, vmapped, sharded program.
+
+:func:`unlearn` serves every model family of the toolkit (the logistic and random-feature
+models of section 4, the transformer, the Theorem-2 runs of the logistic and softmax models):
+
+* the model enters through :class:`~synthetic.engine.inputs.Providers`, which turn
+  ``(params, batch)`` into the named inputs of a method's loss (log-probabilities, ...);
+* a *setting* is a method (:class:`theory.methods.Method`, with its beta) plus optimizer
+  hyperparameters (e.g. its learning rate); a *seed* has its own random key and, optionally,
+  its own data, start parameters and evaluation context;
+* the optimizer is any optax ``GradientTransformation``; per-setting hyperparameters are set
+  through ``optax.inject_hyperparams``;
+* the data is one full batch, or a sampler ``(key, data) -> batch`` called with
+  ``fold_in(seed_key, step)`` at every step (see :func:`minibatches`);
+* metrics ``(params, method, context) -> {name: array}`` are recorded at the steps of a
+  :class:`~synthetic.engine.schedule.Schedule`, all inside ``lax.scan``;
+* a run whose parameters (or optimizer state) become non-finite stays at its last finite
+  point; ``diverged_step`` records the first bad step and every later record is NaN;
+* an optional :class:`Tracker` updates running statistics at every step (first passage
+  times, running extremes) without recording every step.
+
+The grid is ``vmap`` over seeds of ``vmap`` over settings, so within a seed all settings
+share the data and each step is a matrix-matrix product; the settings axis is sharded over
+the devices (``jax.sharding``; padded to a multiple of the device count).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable, Collection, Mapping, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from synthetic.engine.inputs import Providers
+from synthetic.engine.schedule import Schedule
+from theory.methods import Method, method_loss, stack_methods
+from theory.validate import check_int
+
+__all__ = ["Tracker", "Minibatches", "unlearn", "minibatches", "keep_finite", "all_finite", "run_mesh", "RESERVED"]
+
+RESERVED = ("steps", "diverged_step")
+"""Output names the engine sets itself; metrics and trackers may not use them."""
+
+PER_SEED = ("params", "data", "context")
+
+
+@dataclasses.dataclass(frozen=True)
+class Tracker:
+    """A computation advanced at every step beside the optimizer (not only at records).
+
+    For running statistics (first passage times, running extremes) or a second computation
+    in lockstep with the run (the Theorem-2 experiment advances appendix A.2's recursion).
+
+    Attributes:
+      init: ``(params, method, context) -> state``, a dict of arrays at step 0.
+      update: ``(state, params, step, method, context) -> state`` after optimizer step
+        ``step`` (1-based: the parameters after ``step`` updates; int32).
+      record: ``state -> {name: array}`` recorded beside the metrics at every record step
+        (default: nothing).
+      final: ``state -> {name: array}`` returned once per run (default: the whole state).
+    """
+
+    init: Callable[[Any, Method, Any], Mapping[str, jax.Array]]
+    update: Callable[[Mapping[str, jax.Array], Any, jax.Array, Method, Any], Mapping[str, jax.Array]]
+    record: Optional[Callable[[Mapping[str, jax.Array]], Mapping[str, jax.Array]]] = None
+    final: Optional[Callable[[Mapping[str, jax.Array]], Mapping[str, jax.Array]]] = None
+
+
+def all_finite(tree) -> jax.Array:
+    """True iff every leaf of ``tree`` is finite (a traced boolean inside jit)."""
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(tree)]))
+
+
+def keep_finite(new, old, diverged_step, step):
+    """The optimizer step's guard against divergence.
+
+    Returns ``(new or old, diverged_step)``: if any leaf of ``new[0]`` (the parameters) is
+    non-finite, the run stays at ``old`` and ``diverged_step`` records ``step + 1``, the first
+    bad step, unless an earlier one was already recorded.
+    """
+    ok = all_finite(new[0])
+    diverged_step = jnp.where((diverged_step < 0) & ~ok, step + 1, diverged_step)
+    return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old), diverged_step
+
+
+@dataclasses.dataclass(frozen=True)
+class Minibatches:
+    """A sampler drawing a fixed number of rows without replacement from each data group.
+
+    The data is a dict of arrays whose names start with a group (``"forget_tokens"`` belongs to
+    group ``"forget"``); every array of a group is indexed by the same rows. A size at least
+    the group's number of rows takes every row in order (full batch); groups without a size
+    are passed whole. The step key is split into one key per group, in the order given.
+    Build one with :func:`minibatches`; equal samplers compare equal, so the engine's
+    compiled program is reused.
+    """
+
+    sizes: tuple[tuple[str, int], ...]
+
+    def __call__(self, key, data):
+        groups = [g for g, _ in self.sizes]
+        keys = jax.random.split(key, len(groups)) if len(groups) > 1 else [key]
+        batch = dict(data)
+        for (group, size), k in zip(self.sizes, keys):
+            names = [n for n in data if n.startswith(group + "_")]
+            if not names:
+                raise ValueError(f"minibatches: the data has no arrays of group {group!r} (names {group}_*); "
+                                 f"it has {sorted(data)}")
+            n = data[names[0]].shape[0]
+            index = jnp.arange(n) if size >= n else jax.random.choice(k, n, (size,), replace=False)
+            batch.update({name: data[name][index] for name in names})
+        return batch
+
+
+def minibatches(**sizes: int) -> Minibatches:
+    """A :class:`Minibatches` sampler, e.g. ``minibatches(forget=4, retain=4)``."""
+    if not sizes:
+        raise ValueError("minibatches needs at least one group size, e.g. minibatches(forget=4)")
+    return Minibatches(tuple((group, check_int(size, f"batch size of {group!r}")) for group, size in sizes.items()))
+
+
+def _nan_after(values, diverged):
+    def mask(v):
+        v = jnp.asarray(v)
+        return jnp.where(diverged, jnp.nan, v) if jnp.issubdtype(v.dtype, jnp.floating) else v
+
+    return jax.tree.map(mask, values)
+
+
+def _init_run(params0, data, context, method, hyper, *, optimizer, track):
+    """One run's carry at step 0: ``(params, optimizer state, diverged_step, tracker state)``."""
+    state0 = optimizer.init(params0)
+    if hyper:
+        injected = state0.hyperparams
+        state0 = state0._replace(hyperparams={**injected, **{k: v.astype(injected[k].dtype) for k, v in hyper.items()}})
+    tracked0 = {} if track is None else track.init(params0, method, context)
+    return params0, state0, jnp.asarray(-1, jnp.int32), tracked0
+
+
+def _step_run(t, carry, data, context, key, method, *, providers, need, optimizer, batches, track):
+    """One optimizer step of one run (``t`` is the 0-based step), guarded against divergence."""
+    params, state, diverged, tracked = carry
+    batch = data if batches is None else batches(jax.random.fold_in(key, t), data)
+    grads = jax.grad(lambda p: method_loss(method, providers.compute(p, batch, need)))(params)
+    # Standard promotion for optax's own code: some of its transformations mix an int32 step
+    # count with float hyperparameters (Adam's bias correction), which strict promotion refuses.
+    with jax.numpy_dtype_promotion("standard"):
+        updates, new_state = optimizer.update(grads, state, params)
+        new_params = optax.apply_updates(params, updates)
+    (params, state), diverged = keep_finite((new_params, new_state), (params, state), diverged, t)
+    if track is not None:
+        tracked = track.update(tracked, params, t + 1, method, context)
+    return params, state, diverged, tracked
+
+
+def _record_run(carry, context, method, *, metrics, track):
+    """One run's values at a record step (NaN once it has diverged)."""
+    values = dict(metrics(carry[0], method, context))
+    if track is not None and track.record is not None:
+        values.update(track.record(carry[3]))
+    return _nan_after(values, carry[2] >= 0)
+
+
+@functools.partial(jax.jit, static_argnames=("axes", "providers", "need", "optimizer", "batches", "metrics", "track"))
+def _grid(params0, data, context, keys, methods, hyper, intervals, *, axes, providers, need, optimizer, batches,
+          metrics, track):
+    # vmap the per-run functions (seeds outside, settings inside), not the loops: the carry
+    # has leading (S, C) axes and the loops run once over all runs. Tracing a vmapped scan
+    # would re-trace its body to find which carries are batched, several times per axis.
+    p_ax, d_ax, c_ax = axes
+    n_seeds, n_settings = keys.shape[0], jax.tree.leaves(methods)[0].shape[0]
+
+    def grid(f, seed_axes, setting_axes):
+        inner = jax.vmap(f, in_axes=setting_axes, axis_size=n_settings)
+        return jax.vmap(inner, in_axes=seed_axes, axis_size=n_seeds)
+
+    init = grid(functools.partial(_init_run, optimizer=optimizer, track=track),
+                (p_ax, d_ax, c_ax, None, None), (None, None, None, 0, 0))
+    step = grid(functools.partial(_step_run, providers=providers, need=need, optimizer=optimizer, batches=batches,
+                                  track=track),
+                (None, 0, d_ax, c_ax, 0, None), (None, 0, None, None, None, 0))
+    record = grid(functools.partial(_record_run, metrics=metrics, track=track), (0, c_ax, None), (0, None, 0))
+
+    def interval(carry, bounds):
+        carry = jax.lax.fori_loop(bounds[0], bounds[1], lambda t, c: step(t, c, data, context, keys, methods), carry)
+        return carry, record(carry, context, methods)
+
+    carry, records = jax.lax.scan(interval, init(params0, data, context, methods, hyper), intervals)
+    final = {} if track is None else grid(track.final or dict, 0, 0)(carry[3])
+    records = jax.tree.map(lambda a: jnp.moveaxis(a, 0, 2), records)  # (E, S, C, ...) -> (S, C, E, ...)
+    return records, carry[2], final
+
+
+def run_mesh(devices=None) -> Mesh:
+    """A one-axis mesh named ``"runs"`` over ``devices`` (default: all visible devices)."""
+    devices = jax.devices() if devices is None else devices
+    return Mesh(np.asarray(devices), ("runs",))
+
+
+def _float_dtype(params):
+    dtypes = [a.dtype for a in jax.tree.leaves(params) if jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating)]
+    if not dtypes:
+        raise ValueError("params must contain at least one floating-point array")
+    return jnp.result_type(*dtypes)
+
+
+def unlearn(
+    providers: Providers,
+    methods: Sequence[Method],
+    optimizer: optax.GradientTransformation,
+    params,
+    data: Mapping[str, Any],
+    schedule: Schedule,
+    metrics: Callable[[Any, Method, Any], Mapping[str, jax.Array]],
+    *,
+    context: Any = None,
+    hyperparams: Optional[Mapping[str, Sequence[float]]] = None,
+    batches: Optional[Callable] = None,
+    seeds: int | Sequence[int] = 1,
+    per_seed: Collection[str] = (),
+    track: Optional[Tracker] = None,
+    devices: Optional[list] = None,
+) -> dict[str, np.ndarray]:
+    """Run every setting from ``params`` for every seed; record metrics on a schedule.
+
+    Setting ``c`` is ``methods[c]`` with optimizer hyperparameters ``hyperparams[name][c]``.
+
+    Args:
+      providers: the model family's :class:`~synthetic.engine.inputs.Providers`.
+      methods: ``C`` concrete methods (each with its hyperparameters, e.g. beta).
+      optimizer: an optax optimizer; for per-setting hyperparameters it must come from
+        ``optax.inject_hyperparams`` (e.g. ``optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)``).
+      params: the starting parameters (the reference model), a pytree.
+      data: dict of arrays: the full batch, or what ``batches`` samples from.
+      schedule: the record steps (:class:`~synthetic.engine.schedule.Schedule`, or a list).
+      metrics: ``(params, method, context) -> {name: scalar or array}``, recorded at every
+        step of ``schedule`` (step 0 is ``params`` itself).
+      context: anything the metrics (and tracker) read: evaluation sets, reference values.
+      hyperparams: name -> ``C`` values, set in the optimizer's injected hyperparameters.
+      batches: ``(key, data) -> batch``, e.g. :func:`minibatches`; ``None`` means full batch.
+      seeds: the number of seeds ``S`` (seeds ``0..S-1``) or the seeds themselves; seed ``s``
+        has key ``jax.random.key(s)``, and the batch of step ``t`` is drawn with
+        ``fold_in(key, t)``.
+      per_seed: which of ``"params"``, ``"data"``, ``"context"`` have a leading seed axis ``S``
+        (the others are shared by every seed).
+      track: an optional :class:`Tracker`.
+      devices: devices to shard the settings axis over (default: all visible).
+    Returns:
+      numpy arrays: each metric and tracker record ``(S, C, E, ...)`` with ``E = len(schedule)``;
+      each final tracker output ``(S, C, ...)``; ``diverged_step (S, C)`` (-1 if never);
+      ``steps (E,)``.
+    Raises:
+      ValueError: for a bad argument, or a method needing an input the providers lack.
+    """
+    if not isinstance(providers, Providers):
+        raise ValueError(f"providers must be a synthetic.engine.Providers, got {type(providers).__name__}")
+    if isinstance(methods, Method):
+        methods = [methods]
+    methods = list(methods)
+    stacked = stack_methods(methods).active()
+    need = providers.check(stacked.needs)
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise ValueError(f"optimizer must be an optax.GradientTransformation, got {type(optimizer).__name__}")
+    if not isinstance(schedule, Schedule):
+        schedule = Schedule(tuple(schedule))
+    if not callable(metrics):
+        raise ValueError(f"metrics must be a function (params, method, context) -> dict, got {type(metrics).__name__}")
+    if batches is not None and not callable(batches):
+        raise ValueError(f"batches must be a function (key, data) -> batch or None, got {type(batches).__name__}")
+    if track is not None and not isinstance(track, Tracker):
+        raise ValueError(f"track must be a Tracker or None, got {type(track).__name__}")
+    unknown = sorted(set(per_seed) - set(PER_SEED))
+    if unknown:
+        raise ValueError(f"per_seed may name {PER_SEED}, got {unknown}")
+    seed_list = list(range(check_int(seeds, "seeds"))) if isinstance(seeds, (int, np.integer)) else list(seeds)
+    if not seed_list or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 0 for s in seed_list):
+        raise ValueError(f"seeds must be a positive count or a non-empty list of integers >= 0, got {seeds!r}")
+    n_seeds, n_settings = len(seed_list), len(methods)
+    for name in per_seed:
+        leaves = jax.tree.leaves({"params": params, "data": data, "context": context}[name])
+        bad = [np.shape(a) for a in leaves if np.ndim(a) < 1 or np.shape(a)[0] != n_seeds]
+        if bad:
+            raise ValueError(f"{name} is per seed, so every array must have a leading axis of {n_seeds} seeds; got {bad[:3]}")
+
+    dtype = _float_dtype(jax.tree.map(lambda a: a[0], params) if "params" in per_seed else params)
+    hyper = {}
+    for name, values in (hyperparams or {}).items():
+        values = np.asarray(values, float)
+        if values.shape != (n_settings,):
+            raise ValueError(f"hyperparams[{name!r}] must have one value per method ({n_settings}), got shape {values.shape}")
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"hyperparams[{name!r}] must be finite, got {values.tolist()}")
+        hyper[name] = values
+    if "learning_rate" in hyper and not np.all(hyper["learning_rate"] > 0):
+        raise ValueError(f"learning rates must be > 0, got {hyper['learning_rate'].tolist()}")
+    if hyper:
+        probe = optimizer.init(params if "params" not in per_seed else jax.tree.map(lambda a: a[0], params))
+        injected = getattr(probe, "hyperparams", None)
+        if not isinstance(injected, dict) or not set(hyper) <= set(injected):
+            have = sorted(injected) if isinstance(injected, dict) else "none"
+            raise ValueError(f"hyperparams {sorted(hyper)} must be injected hyperparameters of the optimizer "
+                             f"(build it with optax.inject_hyperparams; it injects {have})")
+
+    mesh = run_mesh(devices)
+    pad = (-n_settings) % mesh.devices.size  # repeat the last setting so every device gets a full share
+    padded = stack_methods(methods + [methods[-1]] * pad)
+    padded = Method(weights={c: padded.weights[c] for c in stacked.weights}, hyper=padded.hyper)
+    runs, replicated = NamedSharding(mesh, P("runs")), NamedSharding(mesh, P())
+    padded = jax.device_put(jax.tree.map(lambda a: a.astype(dtype), padded), runs)
+    hyper = jax.device_put({k: jnp.asarray(np.concatenate([v, np.repeat(v[-1:], pad)]), dtype) for k, v in hyper.items()}, runs)
+    keys = jax.vmap(jax.random.key)(jnp.asarray(seed_list, jnp.uint32))
+    params, data, context, keys = jax.device_put((params, data, context, keys), replicated)
+    steps = schedule.array()
+    intervals = jnp.asarray(np.stack([np.concatenate([[0], steps[:-1]]), steps], axis=1), jnp.int32)
+    axes = tuple(0 if name in per_seed else None for name in PER_SEED)
+
+    records, diverged, tracked = _grid(
+        params, data, context, keys, padded, hyper, intervals, axes=axes, providers=providers, need=need,
+        optimizer=optimizer, batches=batches, metrics=metrics, track=track,
+    )  # fmt: skip
+    out: dict[str, np.ndarray] = {}
+    for group in (records, tracked):
+        for name, value in group.items():
+            if name in RESERVED or name in out:
+                raise ValueError(f"metric or tracker output name {name!r} is reserved or used twice")
+            out[name] = np.asarray(value)[:, :n_settings]
+    out["diverged_step"] = np.asarray(diverged)[:, :n_settings]
+    out["steps"] = steps
+    return out

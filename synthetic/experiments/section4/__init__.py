@@ -1,0 +1,51 @@
+"""Section 4 of the paper: figures 4, 9 and 3 and the grid search, on the random-features model.
+
+``config``: table 1, grids and claim thresholds. ``run``: data, fits and the unlearning grid.
+``claims``: claims (a)-(e) of section 4.2 and appendix B.1, figure 3, the grid search.
+"""
+
+from synthetic.experiments.base import Experiment
+from synthetic.experiments.section4 import claims, config, run
+
+__all__ = ["EXPERIMENTS"]
+
+
+def _fig4_config(quick: bool) -> dict:
+    return {"alpha1": config.fig4_config(1.0, quick), "alpha0": config.fig4_config(0.0, quick)}
+
+
+EXPERIMENTS = (
+    Experiment(
+        name="fig4",
+        description="figure 4: six methods of table 1, alpha = 1 and 0, 5 seeds x 2000 GD steps",
+        config=_fig4_config,
+        run=run.run_fig4,
+        claims=claims.fig4_claims,
+        float64=True,
+    ),
+    Experiment(
+        name="fig9",
+        description="figure 9: forget KL along the figure-4 runs (appendix B.1)",
+        config=_fig4_config,
+        run=run.run_fig4,
+        claims=claims.fig9_claims,
+        cache_name="fig4",
+        float64=True,
+    ),
+    Experiment(
+        name="fig3",
+        description="figure 3: NPO with beta in {0.01, ..., 1} approaches GA (Proposition 1)",
+        config=config.fig3_config,
+        run=run.run_grid_experiment,
+        claims=claims.fig3_claims,
+        float64=True,
+    ),
+    Experiment(
+        name="gridsearch",
+        description="learning-rate x beta grid search of section 4, best setting per method",
+        config=config.gridsearch_config,
+        run=run.run_grid_experiment,
+        claims=claims.gridsearch_claims,
+        float64=True,
+    ),
+)
