@@ -1,8 +1,30 @@
-"""Strict JAX settings for the whole suite (STYLE.md, "Tests")."""
+"""Strict JAX settings for the whole suite, and a scoped float64 fixture.
 
-import jax
+The suite runs as a user's process does: float64 off unless a test asks for it (the
+``x64`` fixture, a scoped ``jax.enable_x64``), so it also checks that the toolkit's entry
+points request float64 themselves where they need it. Silent rank promotion and implicit
+dtype promotion (float32 + float64, int + float arrays) raise, so mixed precision shows.
 
-# The theory and synthetic experiments run in float64 (PAPER.md section 4; DESIGN.md).
-jax.config.update("jax_enable_x64", True)
-# Silent rank promotion hides shape bugs (e.g. (n,) + (n, 1) -> (n, n)).
+The tests compile many small programs and run each briefly, so compile time dominates: XLA's
+backend optimisation level 0 about halves it. The arithmetic is the same IEEE arithmetic,
+rounded in places in another order; ``paper_repro.py`` and the benchmarks compile at the
+default level.
+"""
+
+import os
+
+if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+
+import jax  # noqa: E402  (after XLA_FLAGS: the flags are read when the backend starts)
+import pytest  # noqa: E402
+
 jax.config.update("jax_numpy_rank_promotion", "raise")
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+
+
+@pytest.fixture
+def x64():
+    """Run the test with float64 enabled (``jax.enable_x64``), restored afterwards."""
+    with jax.enable_x64(True):
+        yield

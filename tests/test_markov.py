@@ -3,13 +3,20 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from scipy import stats
 
-from synthetic import lm_engine, markov
-from synthetic import transformer as tf
-from synthetic.markov import MarkovConfig
+from synthetic import engine, store
+from synthetic.analysis import fit_laws, seed_mean
+from synthetic.data import markov
+from synthetic.data.markov import MarkovConfig
+from synthetic.experiments.markov import config as mconfig
+from synthetic.experiments.markov import run as mrun
+from synthetic.experiments.markov.claims import markov_claims
+from synthetic.models import transformer as tf
 from theory.methods import get_method
+from theory.objectives import kl_divergence
 
 SMALL = MarkovConfig(n_retain=400, n_forget1=200, n_forget2=200)
 MODEL = tf.TransformerConfig(vocab_size=10, context=20, layers=1, width=16, heads=2, mlp_ratio=2)
@@ -78,107 +85,161 @@ def test_true_law_and_kl_metric():
     assert truth.shape == (8, 19, 10) and truth.dtype == jnp.float32
     np.testing.assert_allclose(truth[0, 3], np.log(mats[0][seqs.tokens[0, 3]]), rtol=1e-6)
     mask = jnp.asarray(seqs.mask[:, 1:])
+
+    def masked_kl(p, q):
+        return float(jnp.sum(kl_divergence(p, q) * mask) / jnp.sum(mask))
+
     # a model equal to the truth has KL 0; the retain law scored on forget-2 data is far off
-    assert abs(float(lm_engine.masked_token_kl(truth, truth, mask))) < 1e-6
+    assert abs(masked_kl(truth, truth)) < 1e-6
     wrong = markov.true_next_log_probs(mats, seqs.tokens, np.zeros(8, np.int32))
-    kl = float(lm_engine.masked_token_kl(truth, wrong, mask))
     p, q = mats[2][0], mats[0][0]  # forget-2 rows vs retain rows; half the sequences differ
-    assert kl == pytest.approx(0.5 * np.sum(p * np.log(p / q)), rel=1e-5)
-    with pytest.raises(ValueError, match="mask_NxT"):
-        lm_engine.masked_token_kl(truth, truth, mask[:, :5])
+    assert masked_kl(truth, wrong) == pytest.approx(0.5 * np.sum(p * np.log(p / q)), rel=1e-5)
 
 
-# --------------------------------------------------------------------------- training and unlearning
+# --------------------------------------------------------------------------- the experiment, tiny
+# One tiny run of the whole experiment (training, the grid, the long runs) serves every test
+# below: each asserts its own numbers on it, and the tests that run the engine again use the
+# experiment's own settings, so they reuse its compiled program.
+
+
+def _tiny_config() -> dict:
+    config = mconfig.markov_config(quick=True)
+    config["data"].update(n_retain=400, n_forget1=200, n_forget2=200)
+    config["model"].update(layers=1, width=16, heads=2, mlp_ratio=2)
+    config["train"] = {"learning_rate": 3e-3, "batch_size": 32, "epochs": 4, "weight_decay": 0.01}
+    config["unlearn"].update(methods=["GA", "NPO", "SimNPO", "NPO+RT"], steps=4, n_eval=8)
+    config["long"].update(steps=30, n_records=8, fit_decades_from=10)
+    return config
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    data = markov.make_markov_data(jax.random.key(3), SMALL)
-    train = lm_engine.TrainConfig(learning_rate=3e-3, batch_size=32, epochs=4)
-    ref_set = markov.Sequences.concat([data.retain_train, data.forget1_train])
-    ref, ref_losses = lm_engine.fit_lm(jax.random.key(0), MODEL, ref_set, train)
-    retr, _ = lm_engine.fit_lm(jax.random.key(1), MODEL, data.retain_train, train)
-    return data, ref, retr, ref_losses
+def tiny(tmp_path_factory):
+    """The experiment at a tiny size, its saved models and the engine inputs it used."""
+    config = _tiny_config()
+    folder = tmp_path_factory.mktemp("markov")
+    arrays = mrun.run_markov(config, folder=folder)
+    model = tf.TransformerConfig(**config["model"])
+    like = jax.eval_shape(lambda k: tf.init(k, model), jax.random.key(0))
+    saved = {}
+    for path in sorted((folder / "models").glob("*.npz")):
+        name = path.name.split("-")[0]
+        with np.load(path) as f:
+            saved[name] = (store.unflatten_tree({k: f[k] for k in f.files if k != "losses"}, like), f["losses"])
+    data = markov.make_markov_data(jax.random.key(config["data_seed"]), mconfig.data_config(config))
+    ref, retr = saved["markov_reference"][0], saved["markov_retrained"][0]
+    mats = markov.chain_matrices(mconfig.data_config(config))
+    probe = data.forget1_train.take(slice(0, config["long"]["n_forget"]))
+    ctx = {"ev": mrun.eval_sets(data.retain_test, data.forget1_test, data.forget2_test, config["unlearn"]["n_eval"], retr,
+                                lambda t, c: markov.true_next_log_probs(mats, t, c), probe),
+           "params_ref": ref}
+    forget = markov.Sequences.concat([data.forget1_train, data.forget2_train])
+    udata = tf.sequence_batch(ref, forget.tokens, forget.mask, data.retain_train.tokens, data.retain_train.mask)
+    return {"config": config, "arrays": arrays, "folder": folder, "saved": saved, "data": data, "ctx": ctx,
+            "udata": udata, "model": model}
 
 
 def test_training_at_a_tiny_size_learns_the_chains(tiny):
-    data, ref, retr, losses = tiny
-    assert losses.shape == (4 * (480 // 32),)
-    mats = markov.chain_matrices(SMALL)
-    ev = lm_engine.make_eval_sets(data.retain_test, data.forget1_test, data.forget2_test, 16, retr,
-                                  lambda t, c: markov.true_next_log_probs(mats, t, c), data.forget1_train.take(slice(0, 4)))
-    init = tf.init(jax.random.key(0), MODEL)
-    names = lm_engine.METRICS
-    v_init = np.asarray(lm_engine.evaluate(init, ref, ev))
-    v_ref = np.asarray(lm_engine.evaluate(ref, ref, ev))
-    v_retr = np.asarray(lm_engine.evaluate(retr, ref, ev))
-    i = names.index("kl_true_retain")
+    (ref, ref_losses), (retr, _) = tiny["saved"]["markov_reference"], tiny["saved"]["markov_retrained"]
+    assert ref_losses.shape == (4 * (480 // 32),)
+    assert ref_losses[-10:].mean() < ref_losses[:10].mean() - 0.2
+    evaluate = jax.jit(lambda p: mrun.markov_metrics(p, None, tiny["ctx"]))
+    v_init = evaluate(tf.init(jax.random.key(0), tiny["model"]))
+    v_ref, v_retr = evaluate(ref), evaluate(retr)
     # the untrained model is ~uniform: KL(true || uniform) = log 10 - H(row) ~ 0.53 nats
-    assert v_init[i] > 0.4
-    assert v_ref[i] < 0.15 and v_retr[i] < 0.15
-    assert v_retr[names.index("kl_retr_retain")] == pytest.approx(0.0, abs=1e-6)
-    assert v_ref[names.index("param_distance")] == 0.0
+    assert v_init["kl_true_retain"] > 0.4
+    assert v_ref["kl_true_retain"] < 0.15 and v_retr["kl_true_retain"] < 0.15
+    assert float(v_retr["kl_retr_retain"]) == pytest.approx(0.0, abs=1e-6)
+    assert float(v_ref["param_distance"]) == 0.0
     # the reference learned forget-1, the retrained model did not
-    j = names.index("kl_true_forget1")
-    assert v_ref[j] < v_retr[j] - 0.2
+    assert v_ref["kl_true_forget1"] < v_retr["kl_true_forget1"] - 0.2
+    # the experiment recorded the same numbers for the two models
+    a = tiny["arrays"]
+    assert float(a["reference_kl_true"][2]) == pytest.approx(float(v_ref["kl_true_forget1"]), rel=1e-6)
+    assert float(a["retrained_kl_true"][0]) == pytest.approx(float(v_retr["kl_true_retain"]), rel=1e-6)
 
 
-def test_fit_or_load_reuses_saved_parameters(tmp_path, tiny):
-    _, ref, _, losses = tiny
-    calls = []
+def test_saved_models_are_reused_and_damaged_ones_refitted(tmp_path, tiny):
+    ref, losses = tiny["saved"]["markov_reference"]
+    model = tiny["model"]
+    calls, problems = [], []
 
     def fit():
         calls.append(1)
         return ref, losses
 
-    a, _ = lm_engine.fit_or_load(tmp_path, "m", {"x": 1}, fit)
-    b, lb = lm_engine.fit_or_load(tmp_path, "m", {"x": 1}, fit)
-    lm_engine.fit_or_load(tmp_path, "m", {"x": 2}, fit)
+    mrun.fit_or_load(tmp_path, "m", {"x": 1}, model, fit)
+    b, lb = mrun.fit_or_load(tmp_path, "m", {"x": 1}, model, fit)
+    mrun.fit_or_load(tmp_path, "m", {"x": 2}, model, fit)
     assert len(calls) == 2
     np.testing.assert_array_equal(b["blocks"]["qkv_LxDx3xHxK"], ref["blocks"]["qkv_LxDx3xHxK"])
     np.testing.assert_array_equal(lb, losses)
     assert b["embed_VxD"].dtype == jnp.float32
+    # a damaged file is reported and the model refitted, never loaded
+    npz = next(p for p in tmp_path.glob("m-*.npz") if '"x":1' in p.with_suffix(".json").read_text().replace(" ", ""))
+    npz.write_bytes(npz.read_bytes()[: npz.stat().st_size // 2])
+    mrun.fit_or_load(tmp_path, "m", {"x": 1}, model, fit, progress=problems.append)
+    assert len(calls) == 3 and len(problems) == 1 and "damaged" in problems[0]
+    # and the experiment's own models were saved for reuse
+    assert sorted(p.suffix for p in (tiny["folder"] / "models").iterdir()) == [".json", ".json", ".npz", ".npz"]
 
 
-def test_unlearning_grid_equals_separate_runs_reports_divergence_and_validates(tiny):
-    """One vmapped grid (GA+RT, NPO+KL, and GA+RT at an absurd learning rate) equals a
-    separate run of its middle entry; the absurd run is reported as diverged, not as NaN curves."""
-    data, ref, retr, _ = tiny
-    mats = markov.chain_matrices(SMALL)
-    probe = data.forget1_train.take(slice(0, 4))
-    ev = lm_engine.make_eval_sets(data.retain_test, data.forget1_test, data.forget2_test, 8, retr,
-                                  lambda t, c: markov.true_next_log_probs(mats, t, c), probe)
-    forget = markov.Sequences.concat([data.forget1_train, data.forget2_train])
-    udata = lm_engine.make_unlearn_data(ref, forget, data.retain_train)
-    methods = [get_method("GA+RT"), get_method("NPO+KL", beta=0.5), get_method("GA+RT")]
-    record = np.array([0, 1, 3, 6])
-    grid = lm_engine.unlearn_lm_grid(ref, udata, ev, methods, [3e-3, 3e-3, 1e38], [0, 1, 2], record)
-    assert grid["values"].shape == (3, 4, len(lm_engine.METRICS))
-    one = lm_engine.unlearn_lm_grid(ref, udata, ev, [methods[1]], [3e-3], [1], record)
-    np.testing.assert_allclose(one["values"][0], grid["values"][1], rtol=2e-3, atol=1e-5)
-    assert list(grid["diverged_step"][:2]) == [-1, -1] and grid["diverged_step"][2] in (1, 2)
-    after = record >= grid["diverged_step"][2]
-    assert np.all(np.isnan(grid["values"][2, after])) and np.all(np.isfinite(grid["values"][:2]))
-    pd = lm_engine.METRICS.index("param_distance")
-    nll = lm_engine.METRICS.index("forget_nll")
-    assert grid["values"][0, 0, pd] == 0.0 and np.all(np.diff(grid["values"][0, :, pd]) > 0)
-    assert grid["values"][0, -1, nll] > grid["values"][0, 0, nll]  # GA+RT pushes the forget NLL up
-    # bad inputs are refused before anything is traced
-    with pytest.raises(ValueError, match="optimizer"):
-        lm_engine.unlearn_lm_grid(ref, udata, ev, [get_method("GA")], [1e-3], [0], np.array([0, 1]), optimizer="adam")
-    with pytest.raises(ValueError, match="learning_rates"):
-        lm_engine.unlearn_lm_grid(ref, udata, ev, [get_method("GA")], [-1.0], [0], np.array([0, 1]))
-    with pytest.raises(ValueError, match="record_steps"):
-        lm_engine.unlearn_lm_grid(ref, udata, ev, [get_method("GA")], [1e-3], [0], np.array([1, 2]))
+def test_unlearning_grid_equals_separate_runs_and_reports_divergence(tiny):
+    """The experiment's grid again, with the methods in another order and GA at an absurd
+    learning rate (the same compiled program): each run equals its twin of the experiment, and
+    the absurd run is reported as diverged, not as NaN curves."""
+    config, arrays = tiny["config"], tiny["arrays"]
+    u = config["unlearn"]
+    order = [3, 0, 2, 1]  # NPO+RT, GA, SimNPO, NPO
+    methods = [get_method(u["methods"][k], beta=u["beta"]) for k in order]
+    grid = engine.unlearn(
+        tf.SEQUENCE_INPUTS, methods, mrun._adamw_injected(float(u["weight_decay"])), tiny["ctx"]["params_ref"],
+        tiny["udata"], engine.Schedule(tuple(range(u["steps"] + 1))), mrun.markov_metrics, context=tiny["ctx"],
+        hyperparams={"learning_rate": [u["learning_rate"], 1e38, u["learning_rate"], u["learning_rate"]]},
+        batches=engine.minibatches(forget=u["batch_size"], retain=u["batch_size"]), seeds=u["seeds"],
+    )  # fmt: skip
+    for c, k in enumerate(order):
+        if c == 1:
+            continue  # GA at 1e38
+        for name in mrun.METRICS:
+            np.testing.assert_allclose(grid[name][:, c], arrays[name][k], rtol=2e-3, atol=1e-5, err_msg=name)
+    div = grid["diverged_step"]
+    assert np.all(div[:, [0, 2, 3]] == -1) and np.all((div[:, 1] >= 1) & (div[:, 1] <= 2))
+    assert np.all(np.isnan(grid["forget_nll"][:, 1, 2:])) and np.all(np.isfinite(grid["forget_nll"][:, [0, 2, 3]]))
+    # GA at the experiment's rate pushes the forget NLL up and moves away at every step
+    pd, nll = arrays["param_distance"][0], arrays["forget_nll"][0]  # (seeds, steps)
+    assert np.all(pd[:, 0] == 0.0) and np.all(np.diff(pd, axis=-1) > 0) and np.all(nll[:, -1] > nll[:, 0])
+    # the seeds draw different minibatches: their runs differ
+    assert not np.allclose(nll[0, 1:], nll[1, 1:])
     with pytest.raises(ValueError, match="n_eval"):
-        lm_engine.make_eval_sets(data.retain_test, data.forget1_test, data.forget2_test, 1000, retr, None, probe)
-    with pytest.raises(ValueError, match="batch_size"):
-        lm_engine.TrainConfig(batch_size=0)
+        data = tiny["data"]
+        mrun.eval_sets(data.retain_test, data.forget1_test, data.forget2_test, 1000, None, None, data.forget1_test)
+
+
+def test_every_method_runs_on_the_transformer(tiny):
+    """IDK, DPO, KTO and the forget KL need inputs the markov grid never uses; the transformer's
+    providers compute them from a batch with uninformed answers and reference laws."""
+    data, ctx = tiny["data"], tiny["ctx"]
+    ref = ctx["params_ref"]
+    f = data.forget1_train.take(slice(0, 8))
+    idk = np.zeros_like(f.tokens)
+    idk[:, :5] = 9  # an uninformed answer: state 9, in no block
+    batch = tf.sequence_batch(ref, f.tokens, f.mask, data.retain_train.tokens[:8], data.retain_train.mask[:8],
+                              idk_tokens=idk, idk_mask=(idk > 0).astype(np.float32), forget_kl=True)
+    methods = [get_method(n) for n in ("IDK+RT", "DPO+RT", "KTO", "DPO+KL")]
+    out = engine.unlearn(tf.SEQUENCE_INPUTS, methods, optax.sgd(1e-2), ref, batch, engine.Schedule((0, 2)),
+                         _param_distance)
+    assert np.all(out["diverged_step"] == -1) and np.all(out["param_distance"][0, :, 1] > 0)
+    # without the uninformed answers in the batch, DPO is refused with the missing key named
+    with pytest.raises(ValueError, match="forget_idk_tokens"):
+        engine.unlearn(tf.SEQUENCE_INPUTS, [get_method("DPO")], optax.sgd(1e-2), ref,
+                       tf.sequence_batch(ref, f.tokens, f.mask), engine.Schedule((0, 1)), _param_distance)
+
+
+def _param_distance(params, method, ctx):
+    return {"param_distance": jnp.sqrt(sum(jnp.sum(a * a) for a in jax.tree.leaves(params)))}
 
 
 def test_fit_laws_picks_the_right_law():
-    from synthetic.markov_experiment import fit_laws
-
     t = np.unique(np.round(np.logspace(0, 3, 30)))
     lin = fit_laws(t, 2.0 + 0.01 * t, 10)
     log = fit_laws(t, 1.0 + 0.5 * np.log(t), 10)
@@ -188,24 +249,30 @@ def test_fit_laws_picks_the_right_law():
     assert log["linear"][2] < 0.95
 
 
-# --------------------------------------------------------------------------- the experiment
-
-
-@pytest.mark.slow
-def test_markov_experiment_quick_end_to_end(tmp_path):
+def test_markov_experiment_numbers_claims_and_figures(tiny):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from figures import markov as fig
-    from synthetic import markov_experiment as mx
 
-    config = mx.markov_config(quick=True)
-    arrays = mx.run_markov(config, model_dir=tmp_path)
-    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json", ".json", ".npz", ".npz"]
-    claims = mx.markov_claims(config, arrays)
+    config, arrays = tiny["config"], tiny["arrays"]
+    assert arrays["kl_retr_retain"].shape == (4, 2, 5) and arrays["long_param_distance"].shape == (4, arrays["long_steps"].size)
+    np.testing.assert_array_equal(arrays["long_steps"], engine.log_spaced_steps(30, 7 / np.log10(30)))
+    # every run starts at the reference model: step 0 is the same for all methods and seeds,
+    # and equals the reference's own KL to the true chains
+    k0 = arrays["kl_true_retain"][:, :, 0]
+    np.testing.assert_allclose(k0, k0[0, 0], rtol=1e-6)
+    assert float(k0[0, 0]) == pytest.approx(float(arrays["reference_kl_true"][0]), rel=1e-6)
+    assert np.all(arrays["param_distance"][:, :, 0] == 0)
+    # the long runs' fits are the fits of the recorded curves
+    lin = fit_laws(arrays["long_steps"], arrays["long_param_distance"][1], float(arrays["long_fit_t_min"]))["linear"]
+    np.testing.assert_allclose(arrays["long_fit_param_distance_linear"][1], lin, rtol=1e-10)
+    claims = markov_claims(config, arrays)
     assert [c.id for c in claims] == ["markov.ga_collapses", "markov.npo_stable", "markov.ga_linear_npo_log", "markov.simnpo_bias"]
+    # a claim reports the numbers it decided on
+    np.testing.assert_allclose(claims[0].values["ga_retain_kl"], seed_mean(arrays["kl_retr_retain"][0]), rtol=1e-12)
     for c in claims:
         assert c.measured and "nan" not in c.statement and isinstance(c.passed, bool)
         c.to_json()
@@ -213,4 +280,3 @@ def test_markov_experiment_quick_end_to_end(tmp_path):
     assert set(figs) == {"markov_collapse", "markov_divergence", "markov_split"}
     for f in figs.values():
         plt.close(f)
-    assert arrays["kl_retr_retain"].shape == (8, 2, 51)

@@ -5,7 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from synthetic.models import (
+pytestmark = pytest.mark.usefixtures("x64")
+
+from synthetic.models.logistic import (
     RandomFeaturesConfig,
     SoftmaxConfig,
     logistic_log_probs,

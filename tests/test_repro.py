@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import paper_repro
-from synthetic.experiment import Experiment
+from synthetic.experiments import Experiment
 from theory.claims import Claim
 
 
@@ -15,7 +15,7 @@ def _ok_experiment(name="ok", passed=True):
         name=name,
         description="a test experiment",
         config=lambda quick: {"quick": quick},
-        run=lambda config, progress: {"x": np.arange(3.0)},
+        run=lambda config, progress, folder: {"x": np.arange(3.0)},
         claims=lambda config, arrays: [
             Claim(f"{name}.sum", "eq. 0", "the sum is 3", f"sum = {arrays['x'].sum():g}", passed)
         ],
@@ -23,7 +23,7 @@ def _ok_experiment(name="ok", passed=True):
 
 
 def _broken_experiment():
-    def run(config, progress):
+    def run(config, progress, folder):
         raise RuntimeError("boom")
 
     return Experiment("broken", "raises", config=lambda q: {}, run=run, claims=lambda c, a: [])
@@ -59,7 +59,7 @@ def test_second_run_uses_cache(tmp_path, monkeypatch):
     calls = []
     exp = _ok_experiment()
     counted = Experiment(
-        exp.name, exp.description, exp.config, lambda c, p: calls.append(1) or exp.run(c, p), exp.claims
+        exp.name, exp.description, exp.config, lambda c, p, f: calls.append(1) or exp.run(c, p, f), exp.claims
     )
     monkeypatch.setattr(paper_repro, "EXPERIMENTS", {"ok": counted})
     paper_repro.main(["--out", str(tmp_path)])

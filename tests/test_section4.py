@@ -1,11 +1,18 @@
 """Section-4 experiments end to end at a tiny size, and the claim rules on made-up curves."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from synthetic import section4, section4_claims
+from synthetic import engine
 from synthetic.analysis import frontier_curve, frontier_gap, pareto_frontier, seed_mean, split_prefix
-from synthetic.data import DataConfig
+from synthetic.data.gaussian import DataConfig
+from synthetic.experiments.section4 import claims as section4_claims
+from synthetic.experiments.section4 import config as section4
+from synthetic.experiments.section4 import run as section4_run
+from synthetic.models.logistic import RandomFeaturesConfig, logistic_log_probs
+from theory.objectives import kl_divergence
 
 
 def _tiny(config: dict) -> dict:
@@ -16,9 +23,9 @@ def _tiny(config: dict) -> dict:
     return config
 
 
-def test_fig4_pipeline_and_claims_at_tiny_size():
+def test_fig4_pipeline_and_claims_at_tiny_size(x64):
     config = {"alpha1": _tiny(section4.fig4_config(1.0, quick=True)), "alpha0": _tiny(section4.fig4_config(0.0, quick=True))}
-    arrays = section4.run_fig4(config)
+    arrays = section4_run.run_fig4(config)
     a1 = split_prefix(arrays, "alpha1")
     assert a1["forget_distance"].shape == (2, 6, 5)
     assert list(a1["setting_method"]) == list(section4.FIG4_METHODS)
@@ -27,7 +34,22 @@ def test_fig4_pipeline_and_claims_at_tiny_size():
     # Every run starts at the reference: same distances for all settings at step 0.
     np.testing.assert_allclose(a1["forget_distance"][:, :, 0], a1["forget_distance"][:, :1, 0].repeat(6, 1))
     assert np.all(a1["param_distance"][:, :, 0] == 0)
-    ids = [c.id for c in section4_claims.fig4_claims(config, arrays) + section4_claims.fig9_claims(config, arrays)]
+    # Step 0 is the reference model: its distance to the retrained model, recomputed here.
+    c1 = config["alpha1"]
+    problem = section4_run.prepare_seed(jax.random.key(1), DataConfig(**c1["data"]), RandomFeaturesConfig(**c1["features"]))
+    ref, retr = engine.fit_reference_and_retrained(problem.forget, problem.y_forget, problem.retain, problem.y_retain,
+                                                   solver="newton", steps=20)
+    lp = logistic_log_probs
+    want = jnp.mean(kl_divergence(lp(retr.theta, problem.eval_forget), lp(ref.theta, problem.eval_forget)))
+    np.testing.assert_allclose(a1["forget_distance"][1, :, 0], float(want), rtol=1e-10)
+    # GA moves away at every record, faster than NPO at the same step size would.
+    assert np.all(np.diff(a1["param_distance"][:, 0], axis=-1) > 0)
+    claims = section4_claims.fig4_claims(config, arrays) + section4_claims.fig9_claims(config, arrays)
+    # The claims decide on these very arrays: claim (b)'s growth is the seed-mean ratio.
+    rd = seed_mean(a1["retain_distance"][:, 0])
+    half = int(np.searchsorted(a1["steps"], a1["steps"][-1] // 2))
+    assert claims[1].values["growth_second_half"]["GA"] == pytest.approx(rd[-1] / rd[half], rel=1e-12)
+    ids = [c.id for c in claims]
     assert ids == [
         "fig4.a_forget_below_0005",
         "fig4.b_ga_collapse",

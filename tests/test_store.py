@@ -1,12 +1,31 @@
-"""Result caching: keyed by config hash, atomic, no pickles."""
+"""Result caching: keyed by config and code version, atomic, verified before reuse, no pickles."""
 
+import hashlib
+import io
 import json
 
 import numpy as np
 import pytest
 
 from synthetic import store
-from synthetic.experiment import Experiment, run_cached
+
+CONFIG = {"seed": 0, "lr": 0.5}
+VERSION = {"code": "0123456789abcdef"}
+
+
+def _arrays():
+    return {"x": np.arange(12.0).reshape(3, 4), "n": np.array([1, 2, 3], dtype=np.int32)}
+
+
+def _assert_same(got, want):
+    assert got is not None
+    assert set(got) == set(want)
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k])
+        assert got[k].dtype == np.asarray(want[k]).dtype
+
+
+# --- keys, round trip, atomic writes ------------------------------------------------------
 
 
 def test_hash_ignores_key_order_but_not_values():
@@ -17,23 +36,31 @@ def test_hash_ignores_key_order_but_not_values():
 
 def test_save_then_load_round_trips(tmp_path):
     arrays = {"x": np.arange(6.0).reshape(2, 3), "n": np.array([1, 2], dtype=np.int32)}
-    store.save(tmp_path, "exp", {"seed": 0}, arrays)
+    npz = store.save(tmp_path, "exp", {"seed": 0}, arrays)
     got = store.load(tmp_path, "exp", {"seed": 0})
-    assert set(got) == {"x", "n"}
-    np.testing.assert_array_equal(got["x"], arrays["x"])
-    assert got["n"].dtype == np.int32
+    _assert_same(got, arrays)
     assert store.load(tmp_path, "exp", {"seed": 1}) is None
     assert store.load(tmp_path, "other", {"seed": 0}) is None
-    meta = json.loads(next(tmp_path.glob("exp-*.json")).read_text())
-    assert meta == {"name": "exp", "config": {"seed": 0}}
+    assert npz.name == f"exp-{store.config_hash({'config': {'seed': 0}, 'version': None})}.npz"
+    meta = json.loads(npz.with_suffix(".json").read_text())
+    assert meta == {
+        "name": "exp",
+        "config": {"seed": 0},
+        "version": None,
+        "arrays": {"n": {"shape": [2], "dtype": "int32"}, "x": {"shape": [2, 3], "dtype": "float64"}},
+        "sha256": hashlib.sha256(npz.read_bytes()).hexdigest(),
+    }
+    assert list(meta["arrays"]) == ["n", "x"], "arrays are recorded sorted by name"
     assert not list(tmp_path.glob("*.tmp")), "temporary files must not be left behind"
 
 
-def test_npz_without_json_is_not_a_hit(tmp_path):
+def test_npz_without_json_is_a_plain_miss(tmp_path):
     """A crash between writing the arrays and the config must not produce a false hit."""
+    problems = []
     store.save(tmp_path, "exp", {"seed": 0}, {"x": np.ones(2)})
     next(tmp_path.glob("exp-*.json")).unlink()
-    assert store.load(tmp_path, "exp", {"seed": 0}) is None
+    assert store.load(tmp_path, "exp", {"seed": 0}, on_problem=problems.append) is None
+    assert problems == [], "a missing entry is a miss, not damage"
 
 
 def test_failed_write_keeps_previous_file(tmp_path):
@@ -51,18 +78,355 @@ def test_config_must_be_jsonable(tmp_path):
         store.config_hash({"f": object()})
 
 
-def test_run_cached_runs_once(tmp_path):
-    calls = []
+def test_version_is_part_of_the_key(tmp_path):
+    problems = []
+    old = store.save(tmp_path, "exp", CONFIG, {"y": np.zeros(2)}, version={"code": "aaaa"})
+    assert store.load(tmp_path, "exp", CONFIG, version={"code": "bbbb"}, on_problem=problems.append) is None
+    assert store.load(tmp_path, "exp", CONFIG, on_problem=problems.append) is None
+    assert problems == [], "another version is a plain miss"
+    new = store.save(tmp_path, "exp", CONFIG, {"y": np.ones(2)}, version={"code": "bbbb"})
+    assert new != old and old.exists(), "each version has its own file"
+    np.testing.assert_array_equal(store.load(tmp_path, "exp", CONFIG, version={"code": "aaaa"})["y"], [0, 0])
+    np.testing.assert_array_equal(store.load(tmp_path, "exp", CONFIG, version={"code": "bbbb"})["y"], [1, 1])
+    assert json.loads(new.with_suffix(".json").read_text())["version"] == {"code": "bbbb"}
 
-    def run(config, progress):
-        calls.append(config)
-        return {"y": np.full(3, config["v"])}
 
-    exp = Experiment("e", "test", config=lambda q: {"v": 2.0}, run=run, claims=lambda c, a: [])
-    a1, hit1 = run_cached(exp, {"v": 2.0}, tmp_path)
-    a2, hit2 = run_cached(exp, {"v": 2.0}, tmp_path)
-    a3, hit3 = run_cached(exp, {"v": 3.0}, tmp_path)
-    assert (hit1, hit2, hit3) == (False, True, False)
-    assert len(calls) == 2
-    np.testing.assert_array_equal(a2["y"], [2.0, 2.0, 2.0])
-    np.testing.assert_array_equal(a3["y"], [3.0, 3.0, 3.0])
+def test_saving_again_replaces_the_entry(tmp_path):
+    store.save(tmp_path, "exp", CONFIG, {"y": np.zeros(3)}, version=VERSION)
+    store.save(tmp_path, "exp", CONFIG, {"z": np.ones(2, dtype=np.float32)}, version=VERSION)
+    _assert_same(store.load(tmp_path, "exp", CONFIG, version=VERSION), {"z": np.ones(2, dtype=np.float32)})
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+
+
+def test_object_arrays_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="'bad'"):
+        store.save(tmp_path, "exp", CONFIG, {"ok": np.ones(2), "bad": np.array([{}, None], dtype=object)})
+    assert list(tmp_path.iterdir()) == [], "nothing is written for a refused save"
+
+
+def test_array_names_that_are_savez_arguments(tmp_path):
+    """``np.savez(file, allow_pickle=..., **arrays)`` would misread these names."""
+    arrays = {"file": np.arange(3), "allow_pickle": np.array([True, False])}
+    store.save(tmp_path, "exp", CONFIG, arrays)
+    _assert_same(store.load(tmp_path, "exp", CONFIG), arrays)
+
+
+# --- damage: reported once, never loaded, replaced by the next save -----------------------
+
+
+def _truncate_npz(npz, meta):
+    data = npz.read_bytes()
+    npz.write_bytes(data[: len(data) // 2])
+    return npz, "checksum"
+
+
+def _flip_npz_byte(npz, meta):
+    data = bytearray(npz.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    npz.write_bytes(bytes(data))
+    return npz, "checksum"
+
+
+def _swap_npz(npz, meta):
+    """Another valid .npz with the same names, shapes and dtypes: only the checksum can tell."""
+    buf = io.BytesIO()
+    arrays = _arrays()
+    np.savez(buf, x=arrays["x"] + 1.0, n=arrays["n"] * 2)
+    npz.write_bytes(buf.getvalue())
+    with np.load(npz, allow_pickle=False) as f:  # the impostor itself is a well-formed file
+        assert {k: (f[k].shape, f[k].dtype) for k in f.files} == {
+            k: (v.shape, v.dtype) for k, v in arrays.items()
+        }
+    return npz, "checksum"
+
+
+def _npz_becomes_directory(npz, meta):
+    npz.unlink()
+    npz.mkdir()
+    (npz / "junk.npy").write_bytes(b"junk")
+    return npz, "not a regular file"
+
+
+def _delete_npz(npz, meta):
+    npz.unlink()
+    return npz, "missing"
+
+
+def _truncate_json(npz, meta):
+    text = meta.read_text()
+    meta.write_text(text[: len(text) // 2])
+    return meta, "unreadable"
+
+
+def _json_not_utf8(npz, meta):
+    meta.write_bytes(b"\xff\xfe\x00garbage")
+    return meta, "unreadable"
+
+
+def _json_wrong_fields(npz, meta):
+    record = json.loads(meta.read_text())
+    del record["sha256"]
+    meta.write_text(json.dumps(record))
+    return meta, "sha256"
+
+
+def _json_not_an_object(npz, meta):
+    meta.write_text("[1, 2, 3]")
+    return meta, "not a JSON object"
+
+
+def _json_other_shape(npz, meta):
+    record = json.loads(meta.read_text())
+    record["arrays"]["x"]["shape"] = [4, 3]
+    meta.write_text(json.dumps(record))
+    return npz, "shape"
+
+
+def _json_other_dtype(npz, meta):
+    record = json.loads(meta.read_text())
+    record["arrays"]["n"]["dtype"] = "int64"
+    meta.write_text(json.dumps(record))
+    return npz, "dtype int32"
+
+
+def _json_other_array_names(npz, meta):
+    record = json.loads(meta.read_text())
+    record["arrays"]["extra"] = {"shape": [1], "dtype": "float64"}
+    meta.write_text(json.dumps(record))
+    return npz, "'extra'"
+
+
+def _json_other_config(npz, meta):
+    """A hand-edited file (or a hash collision): the entry is for another config."""
+    record = json.loads(meta.read_text())
+    record["config"]["seed"] = 1
+    meta.write_text(json.dumps(record))
+    return meta, "different config"
+
+
+def _json_other_version(npz, meta):
+    record = json.loads(meta.read_text())
+    record["version"] = {"code": "fedcba9876543210"}
+    meta.write_text(json.dumps(record))
+    return meta, "different version"
+
+
+def _unreadable_npz_with_matching_checksum(npz, meta):
+    """The checksum passes (the .json was rewritten to match) but np.load cannot read it."""
+    garbage = b"not a zip file at all"
+    npz.write_bytes(garbage)
+    record = json.loads(meta.read_text())
+    record["sha256"] = hashlib.sha256(garbage).hexdigest()
+    meta.write_text(json.dumps(record))
+    return npz, "np.load failed"
+
+
+DAMAGE = [
+    _truncate_npz,
+    _flip_npz_byte,
+    _swap_npz,
+    _npz_becomes_directory,
+    _delete_npz,
+    _truncate_json,
+    _json_not_utf8,
+    _json_wrong_fields,
+    _json_not_an_object,
+    _json_other_shape,
+    _json_other_dtype,
+    _json_other_array_names,
+    _json_other_config,
+    _json_other_version,
+    _unreadable_npz_with_matching_checksum,
+]
+
+
+@pytest.mark.parametrize("damage", DAMAGE, ids=lambda f: f.__name__.lstrip("_"))
+def test_damaged_entry_is_reported_and_replaced(tmp_path, damage):
+    arrays = _arrays()
+    npz = store.save(tmp_path, "exp", CONFIG, arrays, version=VERSION)
+    _assert_same(store.load(tmp_path, "exp", CONFIG, version=VERSION), arrays)
+
+    named, reason = damage(npz, npz.with_suffix(".json"))
+    problems = []
+    assert store.load(tmp_path, "exp", CONFIG, version=VERSION, on_problem=problems.append) is None
+    assert len(problems) == 1, problems
+    (message,) = problems
+    assert str(named) in message
+    assert reason in message
+    assert "\n" not in message
+    # Without a callback the damage is not reported, and still neither loaded nor raised.
+    assert store.load(tmp_path, "exp", CONFIG, version=VERSION) is None
+
+    assert store.save(tmp_path, "exp", CONFIG, arrays, version=VERSION) == npz
+    _assert_same(store.load(tmp_path, "exp", CONFIG, version=VERSION, on_problem=problems.append), arrays)
+    assert len(problems) == 1, "the replaced entry loads without a report"
+    assert npz.is_file()
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_json_replaced_by_a_directory_is_reported_and_replaced(tmp_path):
+    npz = store.save(tmp_path, "exp", CONFIG, _arrays())
+    meta = npz.with_suffix(".json")
+    meta.unlink()
+    meta.mkdir()
+    problems = []
+    assert store.load(tmp_path, "exp", CONFIG, on_problem=problems.append) is None
+    assert len(problems) == 1 and str(meta) in problems[0]
+    store.save(tmp_path, "exp", CONFIG, _arrays())
+    _assert_same(store.load(tmp_path, "exp", CONFIG), _arrays())
+
+
+# --- code fingerprint -----------------------------------------------------------------------
+
+FAKE_PROJECT = {
+    "synthetic/__init__.py": "import jax\n",
+    "synthetic/experiments/__init__.py": "",
+    "synthetic/experiments/run.py": (
+        "import os\n"
+        "import numpy as np\n"
+        "import jax.numpy as jnp\n"
+        "from synthetic.experiments import helpers\n"  # a submodule, via `from x import y`
+        "from . import sibling\n"
+        "from ..util import tool\n"  # `tool` is a name in synthetic/util.py
+        "import theory.core\n"
+        "import figures.plot\n"
+        "from synthetic.missing import thing\n"
+    ),
+    "synthetic/experiments/helpers.py": "X = 1\n",
+    "synthetic/experiments/sibling.py": "def f():\n    from theory import deep\n    return deep\n",
+    "synthetic/experiments/broken.py": "def (:\n",
+    "synthetic/util.py": "def tool():\n    return 1\n",
+    "synthetic/unrelated.py": "Y = 2\n",
+    "theory/__init__.py": "",
+    "theory/core.py": "import math\n",
+    "theory/deep.py": "from .core import *\n",
+    "theory/unused.py": "Z = 3\n",
+    "figures/__init__.py": "",
+    "figures/plot.py": "import synthetic.unrelated\n",
+    "jax/__init__.py": "",  # a third-party package that happens to sit beside the project
+    "jax/numpy.py": "",
+    "numpy/__init__.py": "",
+    "tests/test_run.py": "import synthetic.unrelated\n",
+}
+
+COVERED = [
+    "synthetic/__init__.py",
+    "synthetic/experiments/__init__.py",
+    "synthetic/experiments/helpers.py",
+    "synthetic/experiments/run.py",
+    "synthetic/experiments/sibling.py",
+    "synthetic/util.py",
+    "theory/__init__.py",
+    "theory/core.py",
+    "theory/deep.py",
+]
+RUN = ["synthetic.experiments.run"]
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    root = tmp_path / "project"
+    for rel, text in FAKE_PROJECT.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    monkeypatch.setattr(store, "_ROOT", root)
+    return root
+
+
+def test_fingerprint_files_follow_project_imports_only(project):
+    files = store.fingerprint_files(RUN)
+    assert [p.relative_to(project).as_posix() for p in files] == COVERED
+    assert all(p.is_absolute() for p in files)
+
+
+def test_fingerprint_of_a_package_and_a_file_that_does_not_parse(project):
+    rel = lambda files: [p.relative_to(project).as_posix() for p in files]  # noqa: E731
+    assert rel(store.fingerprint_files(["synthetic.experiments"])) == [
+        "synthetic/__init__.py",
+        "synthetic/experiments/__init__.py",
+    ]
+    assert rel(store.fingerprint_files(["synthetic.experiments.broken"])) == [
+        "synthetic/__init__.py",
+        "synthetic/experiments/__init__.py",
+        "synthetic/experiments/broken.py",
+    ]
+
+
+def test_fingerprint_changes_with_covered_files_only(project):
+    before = store.code_fingerprint(RUN)
+    assert len(before) == 16 and int(before, 16) >= 0
+    assert store.code_fingerprint(RUN) == before, "stable"
+    assert store.code_fingerprint(["synthetic.experiments.run"]) == store.code_fingerprint(
+        iter(["synthetic.experiments.run", "synthetic.experiments.helpers"])
+    ), "helpers is covered already; any iterable works"
+
+    not_covered = ["synthetic/unrelated.py", "theory/unused.py", "figures/plot.py", "jax/numpy.py", "tests/test_run.py"]
+    for rel in not_covered:
+        (project / rel).write_text("CHANGED = True\n")
+        assert store.code_fingerprint(RUN) == before, f"{rel} is not covered"
+
+    for rel in COVERED:
+        path = project / rel
+        original = path.read_bytes()
+        edits = [original + b"# edit\n"]
+        if original:  # the same length, one byte different: "X = 1\n" -> "X = 1#"
+            edits.append(original[:-1] + b"#")
+        for edited in edits:
+            path.write_bytes(edited)
+            assert store.code_fingerprint(RUN) != before, f"an edit to {rel} must change the fingerprint"
+        path.write_bytes(original)
+        assert store.code_fingerprint(RUN) == before
+
+
+def test_fingerprint_sees_a_new_import(project):
+    before = store.fingerprint_files(RUN)
+    (project / "synthetic/experiments/helpers.py").write_text("from synthetic import unrelated\n")
+    after = store.fingerprint_files(RUN)
+    assert project / "synthetic/unrelated.py" in after
+    assert project / "synthetic/unrelated.py" not in before
+
+
+def test_fingerprint_root_keyword(project, tmp_path):
+    other = tmp_path / "other"
+    (other / "theory").mkdir(parents=True)
+    (other / "theory/__init__.py").write_text("")
+    (other / "theory/core.py").write_text("import math\n")
+    # Same relative paths and bytes as in `project`: the digest depends on nothing else.
+    assert store.code_fingerprint(["theory.core"], root=other) == store.code_fingerprint(["theory.core"])
+    (other / "theory/core.py").write_text("import cmath\n")
+    assert store.code_fingerprint(["theory.core"], root=other) != store.code_fingerprint(["theory.core"])
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["synthetic.nope", "theory.core.inner", "numpy", "jax.numpy", "figures.plot", "tests.test_run", "synthetic..util"],
+)
+def test_fingerprint_of_an_unknown_module_raises(project, module):
+    with pytest.raises(ValueError, match=repr(module).replace(".", r"\.")):
+        store.code_fingerprint([module])
+
+
+def test_fingerprint_needs_a_module(project):
+    with pytest.raises(ValueError, match="at least one"):
+        store.code_fingerprint([])
+
+
+def test_code_change_makes_the_cache_miss(project, tmp_path):
+    folder = tmp_path / "cache"
+    store.save(folder, "exp", CONFIG, {"y": np.ones(2)}, version={"code": store.code_fingerprint(RUN)})
+    assert store.load(folder, "exp", CONFIG, version={"code": store.code_fingerprint(RUN)}) is not None
+    (project / "theory/deep.py").write_text("from .core import *\nSCALE = 2\n")
+    problems = []
+    new_version = {"code": store.code_fingerprint(RUN)}
+    assert store.load(folder, "exp", CONFIG, version=new_version, on_problem=problems.append) is None
+    assert problems == []
+
+
+def test_fingerprint_of_the_real_project():
+    fingerprint = store.code_fingerprint(["synthetic.store"])
+    assert len(fingerprint) == 16 and set(fingerprint) <= set("0123456789abcdef")
+    files = store.fingerprint_files(["synthetic.store", "theory.methods"])
+    rel = [p.relative_to(store._ROOT).as_posix() for p in files]
+    assert {"synthetic/__init__.py", "synthetic/store.py", "theory/__init__.py", "theory/methods.py"} <= set(rel)
+    assert rel == sorted(rel)
+    assert all(r.split("/")[0] in ("synthetic", "theory") for r in rel)

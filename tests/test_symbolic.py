@@ -11,7 +11,7 @@ import sympy as sp
 
 from theory import objectives as obj
 from theory import symbolic
-from theory.claims import Claim
+from theory.claims import Claim, max_rel_error
 
 EXPECTED_IDS = [
     "npo.two_forms",
@@ -38,8 +38,31 @@ EXACT_IDENTITY_IDS = {
 
 
 @pytest.fixture(scope="module")
-def claims():
-    return symbolic.run_all()
+def one_command(tmp_path_factory):
+    """``paper_repro.py --only symbolic`` (its ``main``, float64 off as in a user's process), once."""
+    import contextlib
+    import io
+
+    import paper_repro
+
+    out, printed = tmp_path_factory.mktemp("symbolic"), io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):
+        status = paper_repro.main(["--only", "symbolic", "--out", str(out)])
+    return status, printed.getvalue(), out
+
+
+@pytest.fixture(scope="module")
+def claims(one_command):
+    """The ten claims, as the one command wrote them to claims.json."""
+    status, _, out = one_command
+    assert status == 0
+    return [Claim(**c) for c in json.loads((out / "claims.json").read_text())]
+
+
+def test_the_one_command_writes_the_report(one_command):
+    status, printed, out = one_command
+    assert "10/10 claims pass" in printed
+    assert (out / "report.md").read_text().count("| pass |") == 10
 
 
 # --------------------------------------------------------------------------- the checks pass
@@ -137,12 +160,12 @@ def test_symbolic_residual_is_the_simplified_difference():
 
 
 def test_max_rel_error_is_relative_above_the_floor_and_absolute_below():
-    assert symbolic.max_rel_error([200.0], [100.0]) == pytest.approx(1.0)
-    assert symbolic.max_rel_error([1e-3], [0.0]) == pytest.approx(1e-3)
-    assert symbolic.max_rel_error([1.0 + 1e-8], [1.0]) > symbolic.IDENTITY_TOL
-    assert math.isnan(symbolic.max_rel_error([np.nan, 1.0], [1.0, 1.0]))
+    assert max_rel_error([200.0], [100.0]) == pytest.approx(1.0)
+    assert max_rel_error([1e-3], [0.0]) == pytest.approx(1e-3)
+    assert max_rel_error([1.0 + 1e-8], [1.0]) > symbolic.IDENTITY_TOL
+    assert math.isnan(max_rel_error([np.nan, 1.0], [1.0, 1.0]))
     with pytest.raises(ValueError, match="shapes differ"):
-        symbolic.max_rel_error(np.zeros(3), np.zeros((3, 1)))
+        max_rel_error(np.zeros(3), np.zeros((3, 1)))
 
 
 def test_a_wrong_npo_loss_fails_the_numeric_side(monkeypatch):
@@ -198,35 +221,34 @@ def test_run_all_names_an_undecorated_failing_check():
 # --------------------------------------------------------------------------- the ODE integrator
 
 
-def _lemma4_error(db_scale):
+def test_first_passage_follows_lemma4_closed_form():
     beta, c, eta0 = 1.0, 1.0, 0.1
-    path = symbolic.rk4_until(symbolic.lemma4_rate(beta, c, eta0), 4.0, db=db_scale)
+    path = symbolic.first_passage(symbolic.lemma4_rate(beta, c, eta0), 4.0)
     closed = -np.log(beta * c * eta0 * path.t + 1) / beta
-    return np.max(np.abs(path.b - closed))
+    assert np.max(np.abs(path.b - closed)) < 1e-10
+    assert path.t[0] == 0.0 and path.b[0] == 0.0 and np.all(np.diff(path.t) > 0)
+    # a loose tolerance is visibly less accurate: the comparison can fail
+    loose = symbolic.first_passage(symbolic.lemma4_rate(beta, c, eta0), 4.0, rtol=1e-3)
+    assert np.max(np.abs(loose.b - (-np.log(beta * c * eta0 * loose.t + 1) / beta))) > 1e-8
 
 
-def test_rk4_is_fourth_order():
-    ratio = _lemma4_error(0.04) / _lemma4_error(0.02)
-    assert 12.0 < ratio < 20.0  # 2^4 = 16
-
-
-def test_rk4_first_passage_time_of_a_constant_rate_is_exact():
-    path = symbolic.rk4_until(lambda b: -2.0, 3.0, db=0.07)
+def test_first_passage_time_of_a_constant_rate_is_exact():
+    path = symbolic.first_passage(lambda b: -2.0, 3.0)
     assert path.hit_time == pytest.approx(1.5, rel=1e-13)
-    assert np.all(np.abs(path.b) < 3.0) and path.t[0] == 0.0 and path.b[0] == 0.0
+    assert np.all(np.abs(path.b) <= 3.0 + 1e-12)
 
 
-def test_rk4_until_gives_up_after_max_steps():
+def test_first_passage_gives_up_after_t_max():
     with pytest.raises(RuntimeError, match="did not reach"):
-        symbolic.rk4_until(lambda b: -1.0, 1.0, db=0.01, max_steps=10)
+        symbolic.first_passage(lambda b: -1.0, 1.0, t_max=0.5)
 
 
 def test_lemma4_first_passage_matches_theorem_2_time():
     beta, c, eta0, d = 2.0, 0.5, 0.2, 2.0
-    path = symbolic.rk4_until(symbolic.lemma4_rate(beta, c, eta0), d, db=0.01 / beta)
+    path = symbolic.first_passage(symbolic.lemma4_rate(beta, c, eta0), d)
     expected = (math.exp(beta * d) - 1) / (beta * c * eta0)
     assert path.hit_time == pytest.approx(expected, rel=1e-9)
-    # NPO needs far longer than GA's D / (C eta0) = 20 steps of time.
+    # NPO needs far longer than GA's D / (C eta0) = 20 units of time.
     assert path.hit_time > 10 * d / (c * eta0)
 
 

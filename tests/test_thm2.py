@@ -8,14 +8,19 @@ import pytest
 
 matplotlib.use("Agg")
 
-import paper_repro  # noqa: E402
-from synthetic import thm2  # noqa: E402
+import jax  # noqa: E402
+
+from figures import FIGURES  # noqa: E402
+from synthetic import store  # noqa: E402
 from synthetic.analysis import split_prefix  # noqa: E402
-from synthetic.experiment import run_cached  # noqa: E402
+from synthetic.experiments import REGISTRY, code_version, run_cached  # noqa: E402
+from synthetic.experiments.thm2 import claims as thm2_claims  # noqa: E402
+from synthetic.experiments.thm2 import config as thm2  # noqa: E402
+from synthetic.experiments.thm2 import run as thm2_run  # noqa: E402
 
-EXPERIMENT = paper_repro.EXPERIMENTS["thm2"]
+EXPERIMENT = REGISTRY["thm2"]
 
-ISSUE_IDS = [
+THEOREM2_IDS = [
     "thm2.ga_linear",
     "thm2.npo_log",
     "thm2.npo_slope_matches",
@@ -28,7 +33,8 @@ ISSUE_IDS = [
 def quick():
     config = thm2.thm2_config(quick=True)
     config["toy"]["steps"] = 2 * 10**4  # the toy's shape is what is tested here, not its length
-    return config, thm2.run_thm2(config)
+    with jax.enable_x64(True):
+        return config, thm2_run.run_thm2(config)
 
 
 def test_config_is_json_and_quick_is_shorter():
@@ -45,9 +51,9 @@ def test_quick_run_produces_the_claims(quick):
         a = split_prefix(arrays, setting)
         assert a["b"].shape == (5, a["steps"].size, 32)
         assert bool(a["assumptions_hold"]) == (setting == "orthogonal")
-    claims = thm2.thm2_claims(config, arrays)
+    claims = thm2_claims.thm2_claims(config, arrays)
     ids = [c.id for c in claims]
-    assert ids[:5] == ISSUE_IDS and len(set(ids)) == len(ids)
+    assert ids[:5] == THEOREM2_IDS and len(set(ids)) == len(ids)
     by_id = {c.id: c for c in claims}
     # Decided on numbers that hold already at 10^4 steps.
     assert by_id["thm2.b_coordinates_agree"].passed
@@ -62,7 +68,7 @@ def test_quick_run_produces_the_claims(quick):
 
 def test_figures_render(quick):
     config, arrays = quick
-    figs = EXPERIMENT.figures(config, arrays)
+    figs = FIGURES["thm2"](config, arrays)
     assert set(figs) == {"thm2_distance", "thm2_time_to_distance", "thm2_outside", "thm2_softmax_toy"}
     for fig in figs.values():
         fig.canvas.draw()  # catches mathtext and layout errors
@@ -71,9 +77,7 @@ def test_figures_render(quick):
 
 def test_arrays_round_trip_through_the_cache(quick, tmp_path):
     config, arrays = quick
-    from synthetic import store
-
-    store.save(tmp_path, "thm2", config, arrays)
+    store.save(tmp_path, "thm2", config, arrays, version=code_version(EXPERIMENT))
     exp = EXPERIMENT
     loaded, cached = run_cached(exp, config, tmp_path)
     assert cached
