@@ -25,7 +25,7 @@ import optax
 from synthetic import engine
 from synthetic.data.gaussian import Dataset
 from synthetic.models.logistic import BINARY_INPUTS, binary_batch, logistic_log_probs, random_features
-from theory.methods import Method, get_method, method_loss
+from theory.methods import METHODS, Method, get_method, method_loss
 from theory.objectives import kl_divergence
 from theory.validate import check_positive
 
@@ -163,6 +163,11 @@ def _as_labels(name: str, y, n: int) -> np.ndarray:
     return y.astype(np.int32)
 
 
+def _name_of(method: Method) -> str:
+    """The registered name of ``method``, or ``"custom"``."""
+    return next((name for name, m in METHODS.items() if m == method), "custom")
+
+
 def unlearning_pipeline(
     *,
     x_forget,
@@ -279,7 +284,7 @@ def unlearning_pipeline(
         theta_retr=np.asarray(theta_retr),
         ref_grad_norm=grad_norms[0],
         retr_grad_norm=grad_norms[1],
-        setting_method=np.array([m if isinstance(m, str) else "custom" for m in methods]),
+        setting_method=np.array([m if isinstance(m, str) else _name_of(m) for m in methods]),
         setting_learning_rate=np.asarray(learning_rates, float),
         setting_beta=np.array([float(m.beta) for m in resolved]),
     )

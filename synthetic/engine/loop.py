@@ -14,14 +14,16 @@ models of section 4, the transformer, the Theorem-2 runs of the logistic and sof
   ``fold_in(seed_key, step)`` at every step (see :func:`minibatches`);
 * metrics ``(params, method, context) -> {name: array}`` are recorded at the steps of a
   :class:`~synthetic.engine.schedule.Schedule`, all inside ``lax.scan``;
-* a run whose parameters (or optimizer state) become non-finite stays at its last finite
-  point; ``diverged_step`` records the first bad step and every later record is NaN;
+* a run whose parameters become non-finite stays at its last finite point (parameters and
+  optimizer state); ``diverged_step`` records the first bad step and every later record is NaN;
 * an optional :class:`Tracker` updates running statistics at every step (first passage
   times, running extremes) without recording every step.
 
-The grid is ``vmap`` over seeds of ``vmap`` over settings, so within a seed all settings
-share the data and each step is a matrix-matrix product; the settings axis is sharded over
-the devices (``jax.sharding``; padded to a multiple of the device count).
+The per-run step, metrics and tracker are ``vmap``ped over settings, then over seeds (the
+loops are not: one ``lax.scan`` over record intervals, a ``fori_loop`` over their steps), so
+within a seed all settings share the data and each step is a matrix-matrix product; the
+settings axis is sharded over the devices (``jax.sharding``; padded to a multiple of the
+device count).
 """
 
 from __future__ import annotations
