@@ -27,6 +27,7 @@ What the cache guarantees:
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import io
 import json
@@ -159,6 +160,20 @@ def _imported_names(tree: ast.AST, module: str, is_package: bool) -> list[str]:
     return names
 
 
+@functools.lru_cache(maxsize=1024)
+def _imports_of(source: bytes, module: str, is_package: bool) -> tuple[str, ...]:
+    """:func:`_imported_names` of a file's ``source`` (empty if it does not parse).
+
+    Memoised on the exact bytes, so an edited file is parsed again while an unchanged one is
+    parsed once per process: ``ast.parse`` is nearly all of a fingerprint's cost.
+    """
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return ()
+    return tuple(_imported_names(tree, module, is_package))
+
+
 def _with_parents(name: str) -> list[str]:
     """``a.b.c`` -> ``[a, a.b, a.b.c]``: importing a submodule runs its parents' ``__init__``."""
     parts = name.split(".")
@@ -185,11 +200,7 @@ def _collect(modules: Iterable[str], root: Optional[Path], files: Iterable = ())
     for path in files:
         source = path.read_bytes()
         found[path.as_posix()] = (path, source)
-        try:
-            tree = ast.parse(source, filename=str(path))
-        except (SyntaxError, ValueError):
-            continue
-        for imported in _imported_names(tree, path.stem, False):
+        for imported in _imports_of(source, path.stem, False):
             pending.extend(_with_parents(imported))
     while pending:
         name = pending.pop()
@@ -201,11 +212,7 @@ def _collect(modules: Iterable[str], root: Optional[Path], files: Iterable = ())
             continue  # not a project module (numpy, stdlib, figures, a name inside a module...)
         source = path.read_bytes()
         found[path.relative_to(root).as_posix()] = (path, source)
-        try:
-            tree = ast.parse(source, filename=str(path))
-        except (SyntaxError, ValueError):
-            continue
-        for imported in _imported_names(tree, name, path.name == "__init__.py"):
+        for imported in _imports_of(source, name, path.name == "__init__.py"):
             pending.extend(_with_parents(imported))
     return root, found
 
@@ -238,11 +245,8 @@ def code_fingerprint(modules: Iterable[str], *, root: Optional[Path] = None, fil
     ``files`` adds source files outside the project (a user's script), hashed by their
     absolute path and bytes, with the project modules they import.
 
-    Not memoised: files may change while a process runs (tests edit them), and recomputing
-    is cheap next to any cached computation. Measured on the 2-core development machine
-    while it was busy with other jobs: 10-20 ms for ``["synthetic.store", "theory.methods"]``
-    (8 files, 57 kB of source) and 40-70 ms for ``["synthetic.thm2"]`` (11 files, 140 kB),
-    nearly all of it in ``ast.parse``.
+    Files are read on every call (they may change while a process runs; tests edit them);
+    only the parse of each file's imports is memoised, keyed by the file's exact bytes.
     """
     _, found = _collect(modules, root, files)
     digest = hashlib.sha256()

@@ -1,6 +1,7 @@
 """The engine: the one loop on a toy model (closed-form trajectories), its checks, the sampler,
 the schedule, the tracker; the fits; the section-4 recipe by hand, grid == loop, sharding."""
 
+import functools
 import json
 import os
 import subprocess
@@ -180,6 +181,7 @@ SCHEDULE = Schedule((0, 1, 30, 60))  # one schedule, so the single-run tests sha
 SETTINGS = [("GA", 1e-2, 1.0), ("NPO+RT", 5e-2, 0.5), ("DPO+RT", 5e-2, 2.0), ("IDK+RT", 1e-2, 1.0), ("GA+KL", 1e-2, 1.0)]
 
 
+@functools.partial(jax.jit, static_argnums=0)  # one program, not one per primitive and shape
 def _problems(seeds=2):
     keys = jax.vmap(jax.random.key)(jnp.arange(seeds))
     return jax.vmap(lambda k: prepare_seed(k, SMALL, RandomFeaturesConfig(d=4, n_features=8)))(keys)
@@ -198,8 +200,8 @@ def fitted():
 def test_newton_reaches_the_minimiser_gd_approaches(fitted):
     _, ref, retr = fitted
     assert np.all(ref.grad_norm < 1e-10) and np.all(retr.grad_norm < 1e-10)
-    data = make_dataset(jax.random.key(0), SMALL)
-    x, y = jnp.concatenate([data.x_forget, data.x_retain]), jnp.concatenate([data.y_forget, data.y_retain])
+    data = jax.jit(make_dataset, static_argnums=1)(jax.random.key(0), SMALL)
+    x, y = np.concatenate([data.x_forget, data.x_retain]), np.concatenate([data.y_forget, data.y_retain])
     newton = engine.fit_logistic(x, y, jnp.ones(len(y)), solver="newton", steps=30)
     gd_short = engine.fit_logistic(x, y, jnp.ones(len(y)), solver="gd", steps=200, learning_rate=0.05)
     gd_long = engine.fit_logistic(x, y, jnp.ones(len(y)), solver="gd", steps=20000, learning_rate=0.05)

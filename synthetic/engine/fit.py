@@ -168,7 +168,7 @@ def train(
     if n < batch_size:
         raise ValueError(f"data has {n} examples, fewer than batch_size={batch_size}")
     data = {name: np.asarray(a) for name, a in data.items()}
-    state = optimizer.init(params)
+    state = jax.jit(optimizer.init)(params)  # one program, not one per parameter shape
     per_epoch = n // batch_size
     losses = []
     for epoch in range(epochs):

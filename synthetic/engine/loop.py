@@ -301,7 +301,8 @@ def unlearn(
     if "learning_rate" in hyper and not np.all(hyper["learning_rate"] > 0):
         raise ValueError(f"learning rates must be > 0, got {hyper['learning_rate'].tolist()}")
     if hyper:
-        probe = optimizer.init(params if "params" not in per_seed else jax.tree.map(lambda a: a[0], params))
+        # shapes only: nothing is computed or compiled
+        probe = jax.eval_shape(optimizer.init, params if "params" not in per_seed else jax.tree.map(lambda a: a[0], params))
         injected = getattr(probe, "hyperparams", None)
         if not isinstance(injected, dict) or not set(hyper) <= set(injected):
             have = sorted(injected) if isinstance(injected, dict) else "none"
