@@ -294,10 +294,20 @@ SHARDED = textwrap.dedent(
     import jax
     sys.path.insert(0, {root!r})
     assert len(jax.devices()) == {n}, jax.devices()
-    from tests.test_engine import _sharding_grid
-    print(json.dumps({{"theta": _sharding_grid()["theta"].tolist()}}))
+    from tests.test_engine import _sharded_fits, _sharding_grid
+    print(json.dumps({{"theta": _sharding_grid()["theta"].tolist(), "fits": _sharded_fits().tolist()}}))
     """
 )
+
+
+def _sharded_fits():
+    """Reference and retrained fits of three seeds through ``sharded_map`` (float64):
+    ``theta (3 seeds, 2 models, features)``."""
+    with jax.enable_x64(True):
+        problems = _problems(3)
+        ref, retr = jax.jit(lambda p: engine.sharded_map(
+            lambda q: engine.fit_reference_and_retrained(q.forget, q.y_forget, q.retain, q.y_retain, steps=300), p))(problems)
+        return np.stack([np.asarray(ref.theta), np.asarray(retr.theta)], axis=1)
 
 
 def _sharding_grid():
@@ -321,10 +331,20 @@ def _run_with_devices(n: int) -> dict:
 
 def test_grid_sharded_over_four_devices_matches_one_device():
     """5 settings x 2 seeds on 4 fake CPU devices (padded to 8 settings, 2 per device), in a
-    process of its own, == the same grid on this process's one device."""
+    process of its own, == the same grid on this process's one device; likewise the fits."""
     assert len(jax.devices()) == 1
     theta = _sharding_grid()["theta"]  # (seeds, settings, records, 2)
-    np.testing.assert_allclose(_run_with_devices(4)["theta"], theta, rtol=1e-6)
+    four = _run_with_devices(4)
+    np.testing.assert_allclose(four["theta"], theta, rtol=1e-6)
+    # the fits, one seed at a time per device (3 seeds padded to 4): the same numbers as here,
+    # and as fitting the seeds together with vmap
+    fits = _sharded_fits()
+    np.testing.assert_allclose(four["fits"], fits, rtol=1e-12, atol=1e-15)
+    with jax.enable_x64(True):
+        ref, retr = jax.vmap(lambda q: engine.fit_reference_and_retrained(q.forget, q.y_forget, q.retain, q.y_retain,
+                                                                          steps=300))(_problems(3))
+    np.testing.assert_allclose(fits, np.stack([ref.theta, retr.theta], axis=1), rtol=1e-12, atol=1e-15)
+    assert fits.shape == (3, 2, 8) and np.all(np.abs(fits[:, 0] - fits[:, 1]).max(axis=1) > 1e-3)
     assert theta.shape == (2, 5, 5, 2)
     # GA's gradient is constant, NPO's shrinks: GA's run is exact, NPO's moves less.
     np.testing.assert_allclose(theta[1, 0, -1], THETA0 + 1 - 0.1 * 20 * X.mean(axis=0), rtol=1e-5, atol=1e-5)

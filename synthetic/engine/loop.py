@@ -204,6 +204,31 @@ def run_mesh(devices=None) -> Mesh:
     return Mesh(np.asarray(devices), ("runs",))
 
 
+def sharded_map(f: Callable, xs, *, devices=None):
+    """``jax.lax.map(f, xs)`` with the leading axis of ``xs`` split over devices.
+
+    Each device runs its share one element at a time, all devices at once. For the section-4
+    fits this is the fast order on a CPU: one seed's inputs (a few MB) stay in its core's
+    cache for all 20000 steps, where a ``vmap`` over seeds streams every seed's inputs through
+    memory at every step (measured: 2x faster on one core, 3.2x on two). Traceable; the
+    result does not depend on the number of devices (the axis is padded by repeating its
+    last element, and the padding is dropped).
+    """
+    mesh = run_mesh(devices)
+    n = jax.tree.leaves(xs)[0].shape[0]
+    d = mesh.devices.size
+    if d == 1:
+        return jax.lax.map(f, xs)
+    pad = (-n) % d
+    if pad:
+        xs = jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)]), xs)
+    # check_vma=False: the loops inside f start from constants (theta = 0), which would
+    # otherwise have to be marked as varying over the device axis.
+    out = jax.shard_map(lambda x: jax.lax.map(f, x), mesh=mesh, in_specs=P("runs"), out_specs=P("runs"),
+                        check_vma=False)(xs)
+    return jax.tree.map(lambda a: a[:n], out)
+
+
 def _float_dtype(params):
     dtypes = [a.dtype for a in jax.tree.leaves(params) if jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating)]
     if not dtypes:

@@ -41,10 +41,12 @@ def _prepare_and_fit(keys, laws, learning_rate, *, shapes: DataConfig, features_
     # The laws (alpha, shift, theta scale) are traced, so both alphas share one program.
     data_config = dataclasses.replace(shapes, alpha=laws[0], shift=laws[1], theta_scale=laws[2])
     problems = jax.vmap(lambda k: prepare_seed(k, data_config, features_config))(keys)
-    ref, retr = jax.vmap(
+    # One seed at a time per device (its inputs stay in cache), the devices in parallel.
+    ref, retr = engine.sharded_map(
         lambda p: engine.fit_reference_and_retrained(p.forget, p.y_forget, p.retain, p.y_retain, solver=solver,
-                                                     steps=steps, learning_rate=learning_rate)
-    )(problems)
+                                                     steps=steps, learning_rate=learning_rate),
+        problems,
+    )  # fmt: skip
     return problems, ref, retr
 
 
