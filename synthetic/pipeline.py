@@ -128,7 +128,7 @@ def unlearn_binary(problems: Problem, thetas_ref, thetas_retr, methods: Sequence
       thetas_ref, thetas_retr: ``(S, F)`` reference and retrained parameters.
       methods: ``C`` concrete methods (each with its beta); learning_rates: ``C`` step sizes.
       schedule: the record steps (e.g. ``engine.Schedule.every(25, 2000)``).
-      devices: devices to shard the settings over (default: all visible).
+      devices: devices to shard the runs over (default: all visible; see :func:`synthetic.engine.unlearn`).
     Returns:
       The engine's arrays: each of :data:`METRICS` ``(S, C, E)``, ``diverged_step (S, C)``,
       ``steps (E,)``.

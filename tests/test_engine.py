@@ -295,7 +295,8 @@ SHARDED = textwrap.dedent(
     sys.path.insert(0, {root!r})
     assert len(jax.devices()) == {n}, jax.devices()
     from tests.test_engine import _sharded_fits, _sharding_grid
-    print(json.dumps({{"theta": _sharding_grid()["theta"].tolist(), "fits": _sharded_fits().tolist()}}))
+    print(json.dumps({{"theta": _sharding_grid()["theta"].tolist(), "by_seed": _sharding_grid(5)["theta"].tolist(),
+                      "fits": _sharded_fits().tolist()}}))
     """
 )
 
@@ -310,11 +311,12 @@ def _sharded_fits():
         return np.stack([np.asarray(ref.theta), np.asarray(retr.theta)], axis=1)
 
 
-def _sharding_grid():
+def _sharding_grid(seeds=2):
+    """5 settings x ``seeds``, each seed from its own start ``THETA0 + s``."""
     methods = [get_method("GA"), get_method("NPO", beta=0.5), get_method("NPO", beta=2.0), get_method("GA"),
                get_method("NPO", beta=1.0)]
-    return engine.unlearn(LINEAR, methods, SGD, np.stack([THETA0, THETA0 + 1]), DATA, Schedule.every(5, 20),
-                          _theta_metrics, hyperparams={"learning_rate": [0.1, 0.2, 0.3, 0.4, 0.5]}, seeds=2,
+    return engine.unlearn(LINEAR, methods, SGD, np.stack([THETA0 + s for s in range(seeds)]), DATA, Schedule.every(5, 20),
+                          _theta_metrics, hyperparams={"learning_rate": [0.1, 0.2, 0.3, 0.4, 0.5]}, seeds=seeds,
                           per_seed=("params",))
 
 
@@ -331,11 +333,17 @@ def _run_with_devices(n: int) -> dict:
 
 def test_grid_sharded_over_four_devices_matches_one_device():
     """5 settings x 2 seeds on 4 fake CPU devices (padded to 8 settings, 2 per device), in a
-    process of its own, == the same grid on this process's one device; likewise the fits."""
+    process of its own, == the same grid on this process's one device; likewise 5 seeds
+    (sharded by seed) and the fits."""
     assert len(jax.devices()) == 1
     theta = _sharding_grid()["theta"]  # (seeds, settings, records, 2)
     four = _run_with_devices(4)
     np.testing.assert_allclose(four["theta"], theta, rtol=1e-6)
+    # 5 seeds on 4 devices: the seeds are sharded instead (padded to 8, 2 per device)
+    by_seed = _sharding_grid(5)["theta"]
+    np.testing.assert_allclose(four["by_seed"], by_seed, rtol=1e-6)
+    np.testing.assert_allclose(by_seed[:2], theta, rtol=1e-6)
+    assert by_seed.shape == (5, 5, 5, 2) and np.all(np.abs(np.diff(by_seed[:, :, 0], axis=0)) > 0.5)
     # the fits, one seed at a time per device (3 seeds padded to 4): the same numbers as here,
     # and as fitting the seeds together with vmap
     fits = _sharded_fits()

@@ -21,9 +21,10 @@ models of section 4, the transformer, the Theorem-2 runs of the logistic and sof
 
 The per-run step, metrics and tracker are ``vmap``ped over settings, then over seeds (the
 loops are not: one ``lax.scan`` over record intervals, a ``fori_loop`` over their steps), so
-within a seed all settings share the data and each step is a matrix-matrix product; the
-settings axis is sharded over the devices (``jax.sharding``; padded to a multiple of the
-device count).
+within a seed all settings share the data and each step is a matrix-matrix product. With
+several devices, the seeds are sharded over them when there are at least as many seeds as
+devices (each device then reads only its own seeds' data), the settings otherwise
+(``jax.sharding``; the axis is padded to a multiple of the device count).
 """
 
 from __future__ import annotations
@@ -276,7 +277,8 @@ def unlearn(
       per_seed: which of ``"params"``, ``"data"``, ``"context"`` have a leading seed axis ``S``
         (the others are shared by every seed).
       track: an optional :class:`Tracker`.
-      devices: devices to shard the settings axis over (default: all visible).
+      devices: devices to shard the seeds (or, with fewer seeds than devices, the settings)
+        over (default: all visible).
     Returns:
       numpy arrays: each metric and tracker record ``(S, C, E, ...)`` with ``E = len(schedule)``;
       each final tracker output ``(S, C, ...)``; ``diverged_step (S, C)`` (-1 if never);
@@ -335,14 +337,33 @@ def unlearn(
                              f"(build it with optax.inject_hyperparams; it injects {have})")
 
     mesh = run_mesh(devices)
-    pad = (-n_settings) % mesh.devices.size  # repeat the last setting so every device gets a full share
-    padded = stack_methods(methods + [methods[-1]] * pad)
+    n_dev = mesh.devices.size
+    # Shard the seeds when there are enough of them: each device then holds and reads only its
+    # own seeds' data, where sharding the settings makes every device read every seed's data
+    # (measured on figure 4's grid: 3.7 s on one device, 5.1 s with the settings on two).
+    # Otherwise shard the settings. Either axis is padded by repeating its last entry so that
+    # every device gets a full share, and the padding is dropped from the results.
+    by_seed = n_dev > 1 and n_seeds >= n_dev
+    pad_c = 0 if by_seed else (-n_settings) % n_dev
+    pad_s = (-n_seeds) % n_dev if by_seed else 0
+    padded = stack_methods(methods + [methods[-1]] * pad_c)
     padded = Method(weights={c: padded.weights[c] for c in stacked.weights}, hyper=padded.hyper)
     runs, replicated = NamedSharding(mesh, P("runs")), NamedSharding(mesh, P())
-    padded = jax.device_put(jax.tree.map(lambda a: a.astype(dtype), padded), runs)
-    hyper = jax.device_put({k: jnp.asarray(np.concatenate([v, np.repeat(v[-1:], pad)]), dtype) for k, v in hyper.items()}, runs)
-    keys = jax.vmap(jax.random.key)(jnp.asarray(seed_list, jnp.uint32))
-    params, data, context, keys = jax.device_put((params, data, context, keys), replicated)
+    on_settings, on_seeds = (replicated, runs) if by_seed else (runs, replicated)
+    padded = jax.device_put(jax.tree.map(lambda a: a.astype(dtype), padded), on_settings)
+    hyper = jax.device_put({k: jnp.asarray(np.concatenate([v, np.repeat(v[-1:], pad_c)]), dtype) for k, v in hyper.items()},
+                           on_settings)
+    keys = jax.vmap(jax.random.key)(jnp.asarray(seed_list + seed_list[-1:] * pad_s, jnp.uint32))
+
+    def seed_part(name, tree):
+        if name not in per_seed:
+            return jax.device_put(tree, replicated)
+        if pad_s:
+            tree = jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad_s, axis=0)]), tree)
+        return jax.device_put(tree, on_seeds)
+
+    params, data, context = (seed_part(n, t) for n, t in (("params", params), ("data", data), ("context", context)))
+    keys = jax.device_put(keys, on_seeds)
     steps = schedule.array()
     intervals = jnp.asarray(np.stack([np.concatenate([[0], steps[:-1]]), steps], axis=1), jnp.int32)
     axes = tuple(0 if name in per_seed else None for name in PER_SEED)
@@ -356,7 +377,7 @@ def unlearn(
         for name, value in group.items():
             if name in RESERVED or name in out:
                 raise ValueError(f"metric or tracker output name {name!r} is reserved or used twice")
-            out[name] = np.asarray(value)[:, :n_settings]
-    out["diverged_step"] = np.asarray(diverged)[:, :n_settings]
+            out[name] = np.asarray(value)[:n_seeds, :n_settings]
+    out["diverged_step"] = np.asarray(diverged)[:n_seeds, :n_settings]
     out["steps"] = steps
     return out
