@@ -28,31 +28,14 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
 
-
-def timed(fn, repeats: int) -> list[float]:
-    jax.block_until_ready(fn())  # compile and warm up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t0)
-    return times
-
-
-def matmul_peak(dtype, repeats: int, n: int = 1024) -> list[float]:
-    a = jax.random.normal(jax.random.key(0), (n, n), dtype)
-    b = jax.random.normal(jax.random.key(1), (n, n), dtype)
-    f = jax.jit(jnp.dot)
-    return [2 * n**3 / t / 1e9 for t in timed(lambda: f(a, b), repeats)]
+from _measure import matmul_gflops, timed  # noqa: E402
 
 
 def bandwidth(repeats: int, megabytes: int = 256) -> list[float]:
@@ -93,8 +76,8 @@ def main() -> None:
 
     print(f"devices: {jax.devices()}")
     with jax.enable_x64(True):
-        f64 = matmul_peak(jnp.float64, args.repeats)
-        f32 = matmul_peak(jnp.float32, args.repeats)
+        f64 = matmul_gflops(jnp.float64, args.repeats, 1024)
+        f32 = matmul_gflops(jnp.float32, args.repeats, 1024)
         rd = bandwidth(args.repeats)
         rc = cache_bandwidth(args.repeats)
         print(f"float64 matmul peak (1024^3 jnp.dot), GFLOP/s: {describe(f64)}")

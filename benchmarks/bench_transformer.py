@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -24,29 +23,16 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
+from _measure import matmul_gflops, timed  # noqa: E402
 from synthetic.engine import fit  # noqa: E402
 from synthetic.experiments.markov.run import _adamw  # noqa: E402
 from synthetic.models import transformer as tf  # noqa: E402
 
 
-def _time(fn, repeats: int) -> np.ndarray:
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        out.append(time.perf_counter() - t0)
-    return np.asarray(out)
-
-
 def matmul_peak(n: int = 2048, repeats: int = 7) -> tuple[float, float]:
     """Median and max GFLOP/s of an ``n x n`` float32 matmul."""
-    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
-    b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
-    f = jax.jit(jnp.dot)
-    f(a, b).block_until_ready()
-    times = _time(lambda: f(a, b), repeats)
-    flops = 2.0 * n**3
-    return float(np.median(flops / times) / 1e9), float(np.max(flops / times) / 1e9)
+    gflops = matmul_gflops(jnp.float32, repeats, n)
+    return float(np.median(gflops)), float(np.max(gflops))
 
 
 def train_throughput(config: tf.TransformerConfig, batch: int, seq_len: int, steps: int, repeats: int) -> dict:
@@ -70,7 +56,7 @@ def train_throughput(config: tf.TransformerConfig, batch: int, seq_len: int, ste
         holder[:] = [p, s]
         return l
 
-    times = _time(run, repeats) / steps
+    times = np.asarray(timed(run, repeats, warmup=False)) / steps
     flops = tf.matmul_flops_per_token(config, seq_len)
     per_token = 3 * (flops["dense"] + flops["attention"])
     tok_s = batch * seq_len / times
