@@ -205,6 +205,14 @@ def run_mesh(devices=None) -> Mesh:
     return Mesh(np.asarray(devices), ("runs",))
 
 
+def _repeat_last(tree, pad: int):
+    """Every array of ``tree`` with its last entry along the leading axis repeated ``pad`` times
+    (padding a sharded axis to a multiple of the device count)."""
+    if not pad:
+        return tree
+    return jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(jnp.asarray(a)[-1:], pad, axis=0)]), tree)
+
+
 def sharded_map(f: Callable, xs, *, devices=None):
     """``jax.lax.map(f, xs)`` with the leading axis of ``xs`` split over devices.
 
@@ -220,9 +228,7 @@ def sharded_map(f: Callable, xs, *, devices=None):
     d = mesh.devices.size
     if d == 1:
         return jax.lax.map(f, xs)
-    pad = (-n) % d
-    if pad:
-        xs = jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)]), xs)
+    xs = _repeat_last(xs, (-n) % d)
     # check_vma=False: the loops inside f start from constants (theta = 0), which would
     # otherwise have to be marked as varying over the device axis.
     out = jax.shard_map(lambda x: jax.lax.map(f, x), mesh=mesh, in_specs=P("runs"), out_specs=P("runs"),
@@ -352,16 +358,13 @@ def unlearn(
     runs, replicated = NamedSharding(mesh, P("runs")), NamedSharding(mesh, P())
     on_settings, on_seeds = (replicated, runs) if by_seed else (runs, replicated)
     padded = jax.device_put(jax.tree.map(lambda a: a.astype(dtype), padded), on_settings)
-    hyper = jax.device_put({k: jnp.asarray(np.concatenate([v, np.repeat(v[-1:], pad_c)]), dtype) for k, v in hyper.items()},
-                           on_settings)
+    hyper = jax.device_put({k: _repeat_last(jnp.asarray(v, dtype), pad_c) for k, v in hyper.items()}, on_settings)
     keys = jax.vmap(jax.random.key)(jnp.asarray(seed_list + seed_list[-1:] * pad_s, jnp.uint32))
 
     def seed_part(name, tree):
         if name not in per_seed:
             return jax.device_put(tree, replicated)
-        if pad_s:
-            tree = jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad_s, axis=0)]), tree)
-        return jax.device_put(tree, on_seeds)
+        return jax.device_put(_repeat_last(tree, pad_s), on_seeds)
 
     params, data, context = (seed_part(n, t) for n, t in (("params", params), ("data", data), ("context", context)))
     keys = jax.device_put(keys, on_seeds)
