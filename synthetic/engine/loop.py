@@ -353,8 +353,7 @@ def unlearn(
     by_seed = n_dev > 1 and n_seeds >= n_dev
     pad_c = 0 if by_seed else (-n_settings) % n_dev
     pad_s = (-n_seeds) % n_dev if by_seed else 0
-    padded = stack_methods(methods + [methods[-1]] * pad_c)
-    padded = Method(weights={c: padded.weights[c] for c in stacked.weights}, hyper=padded.hyper)
+    padded = _repeat_last(stacked, pad_c)
     runs, replicated = NamedSharding(mesh, P("runs")), NamedSharding(mesh, P())
     on_settings, on_seeds = (replicated, runs) if by_seed else (runs, replicated)
     padded = jax.device_put(jax.tree.map(lambda a: a.astype(dtype), padded), on_settings)
