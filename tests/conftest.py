@@ -11,6 +11,10 @@ instead of the fusion emitters (``--xla_cpu_use_fusion_emitters=false``); measur
 development machine, the suite's total XLA compile time fell from 116 s (defaults) to 92 s
 (level 0) to 43 s (both). The arithmetic is the same IEEE arithmetic, rounded in places in
 another order; ``paper_repro.py`` and the benchmarks compile with XLA's defaults.
+
+Each worker process keeps JAX's single CPU device (``NPO_DEVICES=1``; pytest-xdist already
+runs one worker per core): the multi-device paths run in subprocesses of their own
+(``tests/test_devices.py``, the sharding test of ``tests/test_engine.py``).
 """
 
 import gc
@@ -19,6 +23,8 @@ import os
 _FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
 if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_FAST_COMPILE}".strip()
+
+os.environ.setdefault("NPO_DEVICES", "1")
 
 import jax  # noqa: E402  (after XLA_FLAGS: the flags are read when the backend starts)
 import pytest  # noqa: E402

@@ -293,6 +293,7 @@ SHARDED = textwrap.dedent(
     import json, sys
     import jax
     sys.path.insert(0, {root!r})
+    import synthetic  # splits the CPU into NPO_DEVICES devices
     assert len(jax.devices()) == {n}, jax.devices()
     from tests.test_engine import _sharded_fits, _sharding_grid
     print(json.dumps({{"theta": _sharding_grid()["theta"].tolist(), "by_seed": _sharding_grid(5)["theta"].tolist(),
@@ -321,8 +322,7 @@ def _sharding_grid(seeds=2):
 
 
 def _run_with_devices(n: int) -> dict:
-    env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={n}",
-               JAX_PLATFORMS="cpu")
+    env = dict(os.environ, NPO_DEVICES=str(n), JAX_PLATFORMS="cpu")
     proc = subprocess.run(
         [sys.executable, "-c", SHARDED.format(root=str(ROOT), n=n)], capture_output=True, text=True, env=env, cwd=ROOT,
         timeout=300,

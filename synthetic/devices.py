@@ -1,0 +1,89 @@
+"""One JAX device per CPU core, so that the engine's grids and fits use every core.
+
+JAX shows a CPU as a single device. XLA spreads a large matrix product over the cores, but
+runs the many small operations of the logistic experiments (a ``(2 x 128) @ (128 x 1200)``
+product, an element-wise sigmoid) on one thread. The engine shards its runs over devices
+(:func:`synthetic.engine.unlearn` the seeds or settings, :func:`synthetic.engine.sharded_map`
+the fits), so with one device per core every core works on runs of its own.
+
+Importing :mod:`synthetic` calls :func:`use_cpu_cores` with the default, which splits the CPU
+into one device per core, unless
+
+* ``NPO_DEVICES`` is set: ``NPO_DEVICES=1`` keeps one device (turns this off),
+  ``NPO_DEVICES=N`` asks for ``N``;
+* the user chose already: ``jax.config.update("jax_num_cpu_devices", N)`` or
+  ``--xla_force_host_platform_device_count`` in ``XLA_FLAGS``;
+* JAX has started its backends (e.g. an array was created before ``import synthetic``): the
+  device count is fixed from then on, and the engine uses the devices there are.
+
+It changes only how many CPU devices JAX shows (on a GPU machine, the GPU stays the default
+device). Results do not depend on the number of devices (the tests run the grids on one and on
+four devices and compare).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import jax
+
+__all__ = ["ENV", "cpu_cores", "requested_devices", "use_cpu_cores"]
+
+ENV = "NPO_DEVICES"
+"""The environment variable that sets the number of CPU devices (``1``: one device, no split)."""
+
+
+def cpu_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS reports it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not every OS has affinities
+        return os.cpu_count() or 1
+
+
+def requested_devices() -> Optional[int]:
+    """The device count asked for by ``NPO_DEVICES`` (``None`` when it is unset or empty)."""
+    value = os.environ.get(ENV, "").strip()
+    if not value:
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"{ENV} must be a whole number >= 1 (1 keeps JAX's single CPU device), got {value!r}")
+    return n
+
+
+def _user_chose() -> bool:
+    return jax.config.jax_num_cpu_devices != -1 or "xla_force_host_platform_device_count" in os.environ.get(
+        "XLA_FLAGS", ""
+    )
+
+
+def use_cpu_cores(n: Optional[int] = None) -> int:
+    """Ask JAX for ``n`` CPU devices (default: ``NPO_DEVICES``, else one per core).
+
+    Without an explicit ``n``, a choice the user made already (``jax_num_cpu_devices`` or the
+    XLA flag) is kept. Returns the number of CPU devices asked for, or 0 when nothing was changed:
+    JAX's backends have started (too late to change the count), or the user had chosen.
+
+    Raises:
+      ValueError: ``n`` (or ``NPO_DEVICES``) is not a whole number >= 1.
+    """
+    from jax._src import xla_bridge  # the only way to ask whether the count can still change
+
+    explicit = n is not None
+    if explicit and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"n must be a whole number >= 1, got {n!r}")
+    if not explicit:
+        n = requested_devices()
+        if n is None:
+            if _user_chose():
+                return 0
+            n = cpu_cores()
+    if xla_bridge.backends_are_initialized():
+        return 0
+    jax.config.update("jax_num_cpu_devices", n)
+    return n
