@@ -22,9 +22,10 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Optional
 
 from figures import FIGURES
-from synthetic.experiments import REGISTRY, Experiment, run_cached
+from synthetic.experiments import REGISTRY, Experiment, is_cached, run_cached
 from synthetic.store import atomic_write_bytes, atomic_write_text
 from theory.claims import Claim
 
@@ -45,6 +46,55 @@ class Progress:
 
     def __call__(self, msg: str) -> None:
         print(f"[{time.perf_counter() - self.t0:7.1f}s] {self.prefix}{msg}", file=self.stream, flush=True)
+
+
+class TimeLeft:
+    """The time left of a run: each experiment still to run uncached takes its
+    ``reference_seconds`` (the README's machine) times this machine's pace so far (the ratio of
+    measured to reference seconds over the experiments run uncached; 1 before the first)."""
+
+    def __init__(self, experiments: list[Experiment], quick: bool, out: Path):
+        # quick runs are short, and their times are not the reference's
+        self.todo = {} if quick else {
+            e.name: e.reference_seconds for e in experiments
+            if e.reference_seconds and not is_cached(e, e.config(False), out / "cache")
+        }  # fmt: skip
+        self.measured = self.reference = 0.0
+
+    def done(self, name: str, seconds: float, cached: bool) -> None:
+        ref = self.todo.pop(name, None)
+        if ref and not cached:
+            self.measured += seconds
+            self.reference += ref
+
+    @property
+    def pace(self) -> float:
+        return self.measured / self.reference if self.reference else 1.0
+
+    def line(self) -> Optional[str]:
+        """``"about N min left ..."``, or None when nothing uncached is left."""
+        left = self.pace * sum(self.todo.values())
+        if not left:
+            return None
+        basis = f"at {self.pace:.2g}x the reference times so far" if self.reference else "at the reference times"
+        return f"about {_duration(left)} left ({', '.join(self.todo)}; {basis})"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def devices_line() -> str:
+    """What JAX computes on, e.g. ``"JAX 0.10.2 on 2 cpu devices (one per core; ...)"``."""
+    import jax
+
+    from synthetic.devices import ENV, cpu_cores
+
+    devs = jax.devices()
+    line = f"JAX {jax.__version__} on {len(devs)} {devs[0].platform} device{'s' if len(devs) > 1 else ''}"
+    if devs[0].platform == "cpu":
+        line += f" ({cpu_cores()} cores; {ENV}=N sets the device count)"
+    return line
 
 
 def _save_figure(fig, folder: Path, name: str) -> list[Path]:
@@ -99,8 +149,9 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def render_report(records: list[dict], quick: bool) -> str:
-    """The markdown report: one table of claims, then per-experiment notes."""
+def render_report(records: list[dict], quick: bool, machine: str = "") -> str:
+    """The markdown report: one table of claims, then per-experiment notes (``machine``: what
+    the run computed on, for the times)."""
     claims = [c for r in records for c in r["claims"]]
     n_pass = sum(c.passed for c in claims)
     lines = [
@@ -120,7 +171,7 @@ def render_report(records: list[dict], quick: bool) -> str:
         lines.append(
             f"| `{c.id}` | {_cell(c.paper_ref)} | {_cell(c.statement)} | {_cell(c.measured)} | {verdict} |"
         )
-    lines += ["", "## Experiments", ""]
+    lines += ["", "## Experiments", ""] + ([f"Computed with {machine}.", ""] if machine else [])
     for r in records:
         status = "cached" if r["cached"] else "ran"
         lines.append(f"- **{r['name']}** ({status}, {r['seconds']:.1f} s)")
@@ -168,11 +219,18 @@ def main(argv=None) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     progress = Progress()
-    records = [run_experiment(EXPERIMENTS[n], args.quick, out, progress) for n in args.names]
+    progress(devices_line())
+    time_left = TimeLeft([EXPERIMENTS[n] for n in args.names], args.quick, out)
+    records = []
+    for name in args.names:
+        if (line := time_left.line()) is not None:
+            progress(line)
+        records.append(run_experiment(EXPERIMENTS[name], args.quick, out, progress))
+        time_left.done(name, records[-1]["seconds"], records[-1]["cached"])
 
     claims = [c for r in records for c in r["claims"]]
     atomic_write_text(out / "claims.json", json.dumps([c.to_json() for c in claims], indent=2) + "\n")
-    report = render_report(records, args.quick)
+    report = render_report(records, args.quick, devices_line())
     atomic_write_text(out / "report.md", report)
 
     width = max((len(c.id) for c in claims), default=10)

@@ -15,7 +15,7 @@ full-batch gradient descent (``optax.sgd``) and the section-4 metrics (:data:`ME
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -120,7 +120,8 @@ def _prepare(problem: Problem, theta_ref, theta_retr):
 
 
 def unlearn_binary(problems: Problem, thetas_ref, thetas_retr, methods: Sequence[Method], learning_rates, *,
-                   schedule: engine.Schedule, devices: Optional[list] = None) -> dict[str, np.ndarray]:
+                   schedule: engine.Schedule, devices: Optional[list] = None,
+                   progress: Optional[Callable[[str], None]] = None) -> dict[str, np.ndarray]:
     """Unlearn every setting ``(methods[c], learning_rates[c])`` from each seed's reference.
 
     Args:
@@ -129,6 +130,7 @@ def unlearn_binary(problems: Problem, thetas_ref, thetas_retr, methods: Sequence
       methods: ``C`` concrete methods (each with its beta); learning_rates: ``C`` step sizes.
       schedule: the record steps (e.g. ``engine.Schedule.every(25, 2000)``).
       devices: devices to shard the runs over (default: all visible; see :func:`synthetic.engine.unlearn`).
+      progress: called with the time left while the grid runs (see :func:`synthetic.engine.unlearn`).
     Returns:
       The engine's arrays: each of :data:`METRICS` ``(S, C, E)``, ``diverged_step (S, C)``,
       ``steps (E,)``.
@@ -141,7 +143,7 @@ def unlearn_binary(problems: Problem, thetas_ref, thetas_retr, methods: Sequence
     return engine.unlearn(
         BINARY_INPUTS, methods, SGD, thetas_ref, batch, schedule, binary_metrics, context=ctx,
         hyperparams={"learning_rate": learning_rates}, seeds=int(np.shape(thetas_ref)[0]),
-        per_seed=("params", "data", "context"), devices=devices,
+        per_seed=("params", "data", "context"), devices=devices, progress=progress,
     )  # fmt: skip
 
 

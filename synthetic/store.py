@@ -269,6 +269,13 @@ def _paths(folder: Path, name: str, config: dict, version: Any) -> tuple[Path, P
     return Path(folder) / f"{stem}.npz", Path(folder) / f"{stem}.json"
 
 
+def exists(folder: Path, name: str, config: dict, *, version: Any = None) -> bool:
+    """Whether an entry of ``name``, ``config`` and ``version`` is saved under ``folder`` (not
+    verified: :func:`load` checks it)."""
+    npz, meta = _paths(folder, name, config, version)
+    return npz.is_file() and meta.is_file()
+
+
 def _describe(arr: np.ndarray) -> dict:
     return {"shape": list(arr.shape), "dtype": str(arr.dtype)}
 

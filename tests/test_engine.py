@@ -4,6 +4,7 @@ the schedule, the tracker; the fits; the section-4 recipe by hand, grid == loop,
 import functools
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -357,3 +358,21 @@ def test_grid_sharded_over_four_devices_matches_one_device():
     # GA's gradient is constant, NPO's shrinks: GA's run is exact, NPO's moves less.
     np.testing.assert_allclose(theta[1, 0, -1], THETA0 + 1 - 0.1 * 20 * X.mean(axis=0), rtol=1e-5, atol=1e-5)
     assert np.linalg.norm(theta[0, 1, -1]) < 0.2 * 20 * np.linalg.norm(X.mean(axis=0))
+
+
+def test_progress_reports_the_time_left_and_changes_nothing(monkeypatch):
+    """With ``progress``, the running grid reports ``step t of n, about N s left`` at its records
+    (here with no minimum interval between lines); its numbers are those of a silent run."""
+    from synthetic.engine import loop
+
+    monkeypatch.setattr(loop, "TIME_LEFT_EVERY", 0.0)
+    lines = []
+    kwargs = dict(hyperparams={"learning_rate": [0.1, 0.2]})
+    methods = [get_method("GA"), get_method("NPO", beta=1.0)]
+    loud = engine.unlearn(LINEAR, methods, SGD, THETA0, DATA, Schedule.every(5, 20), _theta_metrics, progress=lines.append,
+                          **kwargs)
+    quiet = engine.unlearn(LINEAR, methods, SGD, THETA0, DATA, Schedule.every(5, 20), _theta_metrics, **kwargs)
+    np.testing.assert_array_equal(loud["theta"], quiet["theta"])
+    # records at 0 (the pace starts there), 5, 10, 15, 20 (the end: no line)
+    assert [line.split(",")[0] for line in lines] == ["step 5 of 20", "step 10 of 20", "step 15 of 20"]
+    assert all(re.fullmatch(r"step \d+ of 20, about \d+ s left", line) for line in lines)

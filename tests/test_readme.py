@@ -1,8 +1,6 @@
 """README.md and the docs stay true: their Python examples run, the two commands are the documented ones."""
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,5 +1,6 @@
 """The one command: report and claims files, exit status, --only validation."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -79,3 +80,26 @@ def test_only_accepts_comma_lists_and_quick_has_its_own_folder():
     args = paper_repro.parse_args(["--only", "symbolic", "--quick"])
     assert args.names == ["symbolic"] and args.out.as_posix() == "results/quick"
     assert paper_repro.parse_args([]).names == list(paper_repro.EXPERIMENTS)
+
+
+def test_time_left_scales_the_reference_times_by_this_machines_pace(tmp_path):
+    def timed(name, seconds):
+        return dataclasses.replace(_ok_experiment(name), reference_seconds=seconds)
+
+    a, b, c = timed("a", 10.0), timed("b", 100.0), _ok_experiment("c")  # c has no reference time
+    left = paper_repro.TimeLeft([a, b, c], quick=False, out=tmp_path)
+    assert left.line() == "about 1.8 min left (a, b; at the reference times)"  # 110 s
+    left.done("a", 20.0, cached=False)  # this machine takes twice as long
+    assert left.pace == 2.0
+    assert left.line() == "about 3.3 min left (b; at 2x the reference times so far)"
+    left.done("b", 1.0, cached=True)  # a cached result says nothing about the pace
+    assert left.pace == 2.0 and left.line() is None
+    assert paper_repro.TimeLeft([a, b], quick=True, out=tmp_path).line() is None
+
+
+def test_time_left_skips_experiments_already_cached(tmp_path, monkeypatch):
+    exp = dataclasses.replace(_ok_experiment(), reference_seconds=50.0)
+    assert paper_repro.TimeLeft([exp], quick=False, out=tmp_path).line() is not None
+    monkeypatch.setattr(paper_repro, "EXPERIMENTS", {"ok": exp})
+    paper_repro.main(["--out", str(tmp_path)])  # quick=False: the cache now holds the full config
+    assert paper_repro.TimeLeft([exp], quick=False, out=tmp_path).line() is None

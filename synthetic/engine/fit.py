@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from typing import Callable, Mapping
 
 import jax
@@ -156,7 +157,8 @@ def train(
       data: dict of arrays with a common leading axis (the examples).
       optimizer: an optax optimizer.
       batch_size, epochs: integers >= 1; ``batch_size`` at most the number of examples.
-      progress: called with a line after each epoch.
+      progress: called with a line after each epoch (its loss, seconds, and the time left at
+        that pace).
     Returns:
       ``(params, losses)``, ``losses`` the training loss of every step ``(steps,)`` (numpy).
     """
@@ -171,6 +173,7 @@ def train(
     state = jax.jit(optimizer.init)(params)  # one program, not one per parameter shape
     per_epoch = n // batch_size
     losses = []
+    t0 = time.perf_counter()
     for epoch in range(epochs):
         perm = np.asarray(jax.random.permutation(jax.random.fold_in(key, epoch), n))
         for b in range(per_epoch):
@@ -178,5 +181,8 @@ def train(
             batch = {name: array[index] for name, array in data.items()}
             params, state, loss = _train_step(params, state, batch, loss_fn=loss_fn, optimizer=optimizer)
             losses.append(loss)
-        progress(f"epoch {epoch + 1}/{epochs}: loss {float(losses[-1]):.4f}")
+        last = float(losses[-1])  # waits for the epoch's steps
+        per_epoch_s = (time.perf_counter() - t0) / (epoch + 1)
+        left = f", about {per_epoch_s * (epochs - epoch - 1):.0f} s left" if epoch + 1 < epochs else ""
+        progress(f"epoch {epoch + 1}/{epochs}: loss {last:.4f} ({per_epoch_s:.1f} s per epoch{left})")
     return params, np.asarray(jnp.stack(losses))

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
+import time
 from typing import Any, Callable, Collection, Mapping, Optional, Sequence
 
 import jax
@@ -127,6 +129,45 @@ def minibatches(**sizes: int) -> Minibatches:
     return Minibatches(tuple((group, check_int(size, f"batch size of {group!r}")) for group, size in sizes.items()))
 
 
+TIME_LEFT_EVERY = 15.0
+"""Seconds between two time-left lines of a running grid (``unlearn(..., progress=...)``)."""
+
+
+class _TimeLeft:
+    """Turns the record callbacks of a running grid into at most one line every ``every``
+    seconds: ``"step t of n, about N s left"``, at the pace since the first record (which
+    comes once compilation is over)."""
+
+    def __init__(self, progress: Callable[[str], None], total: int, every: float):
+        self.progress, self.total, self.every = progress, total, every
+        self.start: Optional[tuple[float, int]] = None
+        self.last = 0.0
+
+    def __call__(self, step) -> None:
+        now, step = time.perf_counter(), int(step)
+        if self.start is None:
+            self.start, self.last = (now, step), now
+            return
+        t0, s0 = self.start
+        if now - self.last < self.every or step >= self.total or step <= s0:
+            return
+        self.last = now
+        left = (self.total - step) * (now - t0) / (step - s0)
+        self.progress(f"step {step} of {self.total}, about {left:.0f} s left")
+
+
+# The time-left line of the grid that is running. A jitted program's callback must not be a new
+# function per call (it would compile again), so the program calls _on_record, which reads this.
+_report_to: list[Optional[_TimeLeft]] = [None]
+_report_lock = threading.Lock()
+
+
+def _on_record(step) -> None:
+    hook = _report_to[0]
+    if hook is not None:
+        hook(step)
+
+
 def _nan_after(values, diverged):
     def mask(v):
         v = jnp.asarray(v)
@@ -169,9 +210,10 @@ def _record_run(carry, context, method, *, metrics, track):
     return _nan_after(values, carry[2] >= 0)
 
 
-@functools.partial(jax.jit, static_argnames=("axes", "providers", "need", "optimizer", "batches", "metrics", "track"))
+@functools.partial(jax.jit, static_argnames=("axes", "providers", "need", "optimizer", "batches", "metrics", "track",
+                                             "report"))
 def _grid(params0, data, context, keys, methods, hyper, intervals, *, axes, providers, need, optimizer, batches,
-          metrics, track):
+          metrics, track, report=False):
     # vmap the per-run functions (seeds outside, settings inside), not the loops: the carry
     # has leading (S, C) axes and the loops run once over all runs. Tracing a vmapped scan
     # would re-trace its body to find which carries are batched, several times per axis.
@@ -191,6 +233,8 @@ def _grid(params0, data, context, keys, methods, hyper, intervals, *, axes, prov
 
     def interval(carry, bounds):
         carry = jax.lax.fori_loop(bounds[0], bounds[1], lambda t, c: step(t, c, data, context, keys, methods), carry)
+        if report:
+            jax.debug.callback(_on_record, bounds[1])
         return carry, record(carry, context, methods)
 
     carry, records = jax.lax.scan(interval, init(params0, data, context, methods, hyper), intervals)
@@ -259,6 +303,7 @@ def unlearn(
     per_seed: Collection[str] = (),
     track: Optional[Tracker] = None,
     devices: Optional[list] = None,
+    progress: Optional[Callable[[str], None]] = None,
 ) -> dict[str, np.ndarray]:
     """Run every setting from ``params`` for every seed; record metrics on a schedule.
 
@@ -285,6 +330,8 @@ def unlearn(
       track: an optional :class:`Tracker`.
       devices: devices to shard the seeds (or, with fewer seeds than devices, the settings)
         over (default: all visible).
+      progress: if given, called while the grid runs, at most every :data:`TIME_LEFT_EVERY`
+        seconds, with ``"step t of n, about N s left"``.
     Returns:
       numpy arrays: each metric and tracker record ``(S, C, E, ...)`` with ``E = len(schedule)``;
       each final tracker output ``(S, C, ...)``; ``diverged_step (S, C)`` (-1 if never);
@@ -371,10 +418,19 @@ def unlearn(
     intervals = jnp.asarray(np.stack([np.concatenate([[0], steps[:-1]]), steps], axis=1), jnp.int32)
     axes = tuple(0 if name in per_seed else None for name in PER_SEED)
 
-    records, diverged, tracked = _grid(
-        params, data, context, keys, padded, hyper, intervals, axes=axes, providers=providers, need=need,
-        optimizer=optimizer, batches=batches, metrics=metrics, track=track,
+    run = functools.partial(
+        _grid, params, data, context, keys, padded, hyper, intervals, axes=axes, providers=providers, need=need,
+        optimizer=optimizer, batches=batches, metrics=metrics, track=track, report=progress is not None,
     )  # fmt: skip
+    if progress is None:
+        records, diverged, tracked = run()
+    else:
+        with _report_lock:  # one reporting grid at a time
+            _report_to[0] = _TimeLeft(progress, int(steps[-1]), TIME_LEFT_EVERY)
+            try:
+                records, diverged, tracked = jax.block_until_ready(run())
+            finally:
+                _report_to[0] = None
     out: dict[str, np.ndarray] = {}
     for group in (records, tracked):
         for name, value in group.items():

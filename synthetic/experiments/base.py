@@ -25,7 +25,7 @@ import numpy as np
 
 from synthetic import store
 
-__all__ = ["Experiment", "run_cached", "code_version"]
+__all__ = ["Experiment", "run_cached", "is_cached", "code_version"]
 
 Arrays = dict[str, np.ndarray]
 Progress = Callable[[str], None]
@@ -51,6 +51,9 @@ class Experiment:
         that read the same runs (figures 4 and 9) share it, so the runs happen once.
       float64: run with ``jax.enable_x64(True)`` (the paper's precision for the logistic
         and random-feature experiments); a scoped setting, restored afterwards.
+      reference_seconds: how long a full (not quick), uncached run took on the machine the
+        README's times come from; ``paper_repro.py`` scales it by this machine's pace to
+        estimate the time left.
     """
 
     name: str
@@ -61,6 +64,7 @@ class Experiment:
     cache: bool = True
     cache_name: Optional[str] = None
     float64: bool = False
+    reference_seconds: Optional[float] = None
 
 
 def code_version(exp: Experiment) -> dict:
@@ -78,6 +82,14 @@ def code_version(exp: Experiment) -> dict:
             raise ValueError(f"cannot fingerprint the code of experiment {exp.name!r}: no source file for "
                              f"module {module!r}; define its run function in a file") from None
         return {"code": store.code_fingerprint([], files=[path])}
+
+
+def is_cached(exp: Experiment, config: dict, folder: Optional[Path]) -> bool:
+    """Whether :func:`run_cached` would find ``exp``'s arrays for ``config`` in ``folder`` (a
+    damaged entry counts as cached here; :func:`run_cached` finds out and recomputes)."""
+    if not exp.cache or folder is None:
+        return False
+    return store.exists(folder, exp.cache_name or exp.name, config, version=code_version(exp))
 
 
 def run_cached(

@@ -236,6 +236,7 @@ def run_markov(config: dict, progress=lambda msg: None, folder: Optional[Path] =
         engine.Schedule(tuple(range(u["steps"] + 1))), markov_metrics, context=ctx,
         hyperparams={"learning_rate": [u["learning_rate"]] * len(names)},
         batches=engine.minibatches(forget=u["batch_size"], retain=u["batch_size"]), seeds=S,
+        progress=lambda msg: progress(f"unlearning: {msg}"),
     )  # fmt: skip
     seconds["unlearn"] = time.perf_counter() - t1
     out = {
@@ -257,6 +258,7 @@ def run_markov(config: dict, progress=lambda msg: None, folder: Optional[Path] =
     long = engine.unlearn(
         tf.SEQUENCE_INPUTS, long_methods, SGD, ref, ldata, schedule, markov_metrics, context=ctx,
         hyperparams={"learning_rate": [lg["learning_rate"]] * len(long_methods)}, seeds=1,
+        progress=lambda msg: progress(f"long runs: {msg}"),
     )  # fmt: skip
     seconds["long"] = time.perf_counter() - t2
     out["long_labels"] = np.array(labels)

@@ -92,7 +92,8 @@ def run_grid_experiment(config: dict, progress=lambda msg: None, folder=None) ->
         f"retrained {float(jnp.max(retr.grad_norm)):.1e}); unlearning {len(settings)} settings x {len(seeds)} seeds"
     )
     run = unlearn_binary(problems, ref.theta, retr.theta, methods, lrs,
-                         schedule=engine.Schedule.every(config["eval_every"], config["steps"]))
+                         schedule=engine.Schedule.every(config["eval_every"], config["steps"]),
+                         progress=lambda msg: progress(f"alpha={data_config.alpha:g}: unlearning {msg}"))
     t2 = time.perf_counter()
     progress(f"alpha={data_config.alpha:g}: unlearned in {t2 - t1:.1f}s")
     arrays = {name: run[name] for name in METRICS}

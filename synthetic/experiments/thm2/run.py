@@ -24,10 +24,9 @@ Run inside ``jax.enable_x64(True)`` (the registry does): the comparisons are at 
 
 from __future__ import annotations
 
-import functools
 import math
 import time
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -157,6 +156,7 @@ def gd_divergence(
     steps: int,
     records_per_decade: float = 20,
     distances: Optional[Sequence[float]] = None,
+    progress: Optional[Callable[[str], None]] = None,
 ) -> dict[str, np.ndarray] | list[dict[str, np.ndarray]]:
     """Gradient descent on the mean forget loss of each method, in two implementations.
 
@@ -177,6 +177,7 @@ def gd_divergence(
       records_per_decade: record density (:func:`synthetic.engine.log_spaced_steps`).
       distances: the ``D`` of the first-passage times; default :func:`power_of_two_distances`
         of each set.
+      progress: called with the time left while the runs go (see :func:`synthetic.engine.unlearn`).
     Returns:
       For one set (a list of these for a list): ``steps (E,)`` record steps from 0; ``b (R, E,
       n_f)`` from the recursion; ``b_theta (R, E, n_f)`` ``= X (theta - theta_init)`` from
@@ -223,7 +224,7 @@ def gd_divergence(
         run = engine.unlearn(
             BINARY_INPUTS, methods, SGD, theta_init, batch, schedule, _divergence_metrics, context=ctx,
             hyperparams={"learning_rate": [float(eta)] * len(methods)}, track=RECURSION, seeds=len(sets),
-            per_seed=("params", "data", "context"),
+            per_seed=("params", "data", "context"), progress=progress,
         )  # fmt: skip
     outs = []
     for s, dist in enumerate(all_distances):
@@ -373,7 +374,8 @@ def run_thm2(config: dict, progress=lambda msg: None, folder=None) -> dict[str, 
             f"{setting}: n_f={fs.n_f}, d={fs.d}, {len(methods)} runs x {steps:.0e} steps "
             f"({'assumptions hold' if fs.report.holds else 'fails: ' + ', '.join(fs.report.failed())})"
         )
-    runs = gd_divergence(sets, methods, eta=eta, steps=steps, records_per_decade=config["records_per_decade"])
+    runs = gd_divergence(sets, methods, eta=eta, steps=steps, records_per_decade=config["records_per_decade"],
+                         progress=progress)
     seconds = time.perf_counter() - t0
     progress(f"the {len(SETTINGS)} forget sets in {seconds:.1f}s (one engine call, both implementations, compile included)")
     for setting, fs, run in zip(SETTINGS, sets, runs):
