@@ -219,7 +219,8 @@ def main(argv=None) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     progress = Progress()
-    progress(devices_line())
+    machine = devices_line()
+    progress(machine)
     time_left = TimeLeft([EXPERIMENTS[n] for n in args.names], args.quick, out)
     records = []
     for name in args.names:
@@ -230,7 +231,7 @@ def main(argv=None) -> int:
 
     claims = [c for r in records for c in r["claims"]]
     atomic_write_text(out / "claims.json", json.dumps([c.to_json() for c in claims], indent=2) + "\n")
-    report = render_report(records, args.quick, devices_line())
+    report = render_report(records, args.quick, machine)
     atomic_write_text(out / "report.md", report)
 
     width = max((len(c.id) for c in claims), default=10)

@@ -200,10 +200,10 @@ def transformer_stages(only: set, repeats: int, peak32: float) -> None:
     """The markov experiment's transformer: an AdamW training step at batch 128, and the 50-step
     unlearning grid (8 methods x 3 seeds, metrics every step) for 10 steps, from random weights
     (the time does not depend on the weights)."""
+    from bench_transformer import train_step_seconds
     from synthetic import engine
-    from synthetic.engine import fit
     from synthetic.experiments.markov.config import MARKOV_METHODS, markov_config
-    from synthetic.experiments.markov.run import _adamw, _adamw_injected, markov_metrics
+    from synthetic.experiments.markov.run import _adamw_injected, markov_metrics
     from synthetic.models import transformer as tf
     from theory.methods import get_method
 
@@ -219,21 +219,9 @@ def transformer_stages(only: set, repeats: int, peak32: float) -> None:
 
     if "train" in only:
         batch = cfg["train"]["batch_size"]
-        opt = _adamw(cfg["train"]["learning_rate"], cfg["train"]["weight_decay"])
-        params = tf.init(jax.random.key(0), model)  # donated to the training steps
-        state = jax.jit(opt.init)(params)
-        data = {"tokens": tokens(batch), "mask": jnp.ones((batch, T), jnp.float32)}
-        steps, holder = 10, [params, state]
-
-        def train_stage():
-            p, s = holder
-            for _ in range(steps):
-                p, s, loss = fit._train_step(p, s, data, loss_fn=tf.next_token_nll, optimizer=opt)
-            holder[:] = [p, s]
-            return loss
-
-        report32(f"transformer training ({steps} AdamW steps, batch {batch} x {T} tokens)", timed(train_stage, repeats),
-                 steps * 3 * fwd * batch * T, peak32)
+        seconds = train_step_seconds(model, batch, T, 10, repeats)
+        report32(f"transformer training (AdamW steps, batch {batch} x {T} tokens)", list(seconds), 3 * fwd * batch * T,
+                 peak32)
     if "unlearn" in only:
         u, n = cfg["unlearn"], cfg["unlearn"]["n_eval"]
         params = tf.init(jax.random.key(0), model)

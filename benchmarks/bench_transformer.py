@@ -35,8 +35,9 @@ def matmul_peak(n: int = 2048, repeats: int = 7) -> tuple[float, float]:
     return float(np.median(gflops)), float(np.max(gflops))
 
 
-def train_throughput(config: tf.TransformerConfig, batch: int, seq_len: int, steps: int, repeats: int) -> dict:
-    """Median tokens/s and GFLOP/s of ``steps`` consecutive jitted AdamW steps."""
+def train_step_seconds(config: tf.TransformerConfig, batch: int, seq_len: int, steps: int, repeats: int) -> np.ndarray:
+    """Seconds per step of ``repeats`` runs of ``steps`` consecutive jitted AdamW steps (the
+    markov experiment's optimizer) on random tokens, after one step to compile."""
     n = batch * 8
     tokens = jax.random.randint(jax.random.key(2), (n, seq_len), 0, config.vocab_size).astype(jnp.int32)
     mask = jnp.ones((n, seq_len), jnp.float32)
@@ -56,7 +57,13 @@ def train_throughput(config: tf.TransformerConfig, batch: int, seq_len: int, ste
         holder[:] = [p, s]
         return l
 
-    times = np.asarray(timed(run, repeats, warmup=False)) / steps
+    return np.asarray(timed(run, repeats, warmup=False)) / steps
+
+
+def train_throughput(config: tf.TransformerConfig, batch: int, seq_len: int, steps: int, repeats: int) -> dict:
+    """Median tokens/s and GFLOP/s of ``steps`` consecutive jitted AdamW steps."""
+    times = train_step_seconds(config, batch, seq_len, steps, repeats)
+    params = jax.eval_shape(lambda: tf.init(jax.random.key(3), config))
     flops = tf.matmul_flops_per_token(config, seq_len)
     per_token = 3 * (flops["dense"] + flops["attention"])
     tok_s = batch * seq_len / times
