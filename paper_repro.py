@@ -3,13 +3,16 @@
     python paper_repro.py                 # everything, paper-sized, into results/
     python paper_repro.py --quick         # everything, shrunk, into results/quick/
     python paper_repro.py --only symbolic --only fig4
+    python paper_repro.py --seeds 10              # firmer verdicts (default 5 seeds)
     python paper_repro.py --list
 
 Each experiment's arrays are cached under the output folder by a hash of its config and of
-the code that computes them, so a second run only redraws. The run ends with ``report.md`` (a table: claim, paper reference,
-measured, pass/fail) and ``claims.json`` in the output folder. The exit status is non-zero
-only if an experiment or a claim check *errors*; a claim that honestly fails is reported
-as failed and does not change the exit status.
+the code that computes them, so a second run only redraws. The run ends with ``report.md``
+and ``claims.json`` in the output folder: every claim with its kind (paper, extension,
+consistency, identity), what was measured with its interval over seeds, and a verdict
+(pass, fail, inconclusive); the headline counts the paper's claims apart. The exit status is
+non-zero only if an experiment or a claim check *errors*; a claim that honestly fails is
+reported as failed and does not change the exit status.
 """
 
 from __future__ import annotations
@@ -25,9 +28,12 @@ from pathlib import Path
 from typing import Optional
 
 from figures import FIGURES
-from synthetic.experiments import REGISTRY, Experiment, is_cached, run_cached
+from synthetic.experiments import REGISTRY, Experiment, is_cached, run_cached, seeds_of, with_seeds
 from synthetic.store import atomic_write_bytes, atomic_write_text
-from theory.claims import Claim
+from theory.claims import KINDS, Claim
+
+DEFAULT_SEEDS = 5
+"""Seeds of every seed-based experiment in a full run (``--seeds`` changes it; ``--quick`` uses 2)."""
 
 EXPERIMENTS: dict[str, Experiment] = dict(REGISTRY)
 """The experiments this command runs (the registry's, in its order)."""
@@ -53,11 +59,11 @@ class TimeLeft:
     ``reference_seconds`` (the README's machine) times this machine's pace so far (the ratio of
     measured to reference seconds over the experiments run uncached; 1 before the first)."""
 
-    def __init__(self, experiments: list[Experiment], quick: bool, out: Path):
+    def __init__(self, configs: dict[str, tuple[Experiment, dict]], quick: bool, out: Path):
         # quick runs are short, and their times are not the reference's
         self.todo = {} if quick else {
-            e.name: e.reference_seconds for e in experiments
-            if e.reference_seconds and not is_cached(e, e.config(False), out / "cache")
+            name: e.reference_seconds * _seed_scale(c) for name, (e, c) in configs.items()
+            if e.reference_seconds and not is_cached(e, c, out / "cache")
         }  # fmt: skip
         self.measured = self.reference = 0.0
 
@@ -78,6 +84,18 @@ class TimeLeft:
             return None
         basis = f"at {self.pace:.2g}x the reference times so far" if self.reference else "at the reference times"
         return f"about {_duration(left)} left ({', '.join(self.todo)}; {basis})"
+
+
+def _seed_scale(config: dict) -> float:
+    """How much longer than the reference (5 seeds) a config's runs take, roughly."""
+    seeds = seeds_of(config)
+    return max(seeds) / DEFAULT_SEEDS if seeds else 1.0
+
+
+def experiment_config(exp: Experiment, quick: bool, seeds: Optional[int] = None) -> dict:
+    """``exp``'s config: full or quick, with ``seeds`` seeds if given (:func:`with_seeds`)."""
+    config = exp.config(quick)
+    return with_seeds(config, seeds) if seeds is not None else config
 
 
 def _duration(seconds: float) -> str:
@@ -111,13 +129,15 @@ def _save_figure(fig, folder: Path, name: str) -> list[Path]:
     return paths
 
 
-def run_experiment(exp: Experiment, quick: bool, out: Path, progress: Progress) -> dict:
-    """Run one experiment end to end; never raises (errors become failed, errored claims)."""
+def run_experiment(exp: Experiment, config: dict, out: Path, progress: Progress) -> dict:
+    """Run one experiment on ``config`` end to end; never raises (errors become failed,
+    errored claims)."""
     progress.prefix = f"{exp.name}: "
     t0 = time.perf_counter()
-    record = {"name": exp.name, "claims": [], "figures": [], "errors": [], "cached": False}
+    seeds = seeds_of(config)
+    record = {"name": exp.name, "claims": [], "figures": [], "errors": [], "cached": False,
+              "seeds": max(seeds) if seeds else None}
     try:
-        config = exp.config(quick)
         progress("running" if exp.cache else "checking")
         arrays, record["cached"] = run_cached(exp, config, out / "cache", progress)
         if record["cached"]:
@@ -134,13 +154,13 @@ def run_experiment(exp: Experiment, quick: bool, out: Path, progress: Progress) 
                 paper_ref="-",
                 statement=f"experiment {exp.name} runs to completion",
                 measured=f"ERROR {type(e).__name__}: {e}",
-                passed=False,
+                verdict="fail",
+                kind="consistency",
             )
         )
         traceback.print_exc()
     record["seconds"] = time.perf_counter() - t0
-    n_pass = sum(c.passed for c in record["claims"])
-    progress(f"done in {record['seconds']:.1f}s: {n_pass}/{len(record['claims'])} claims pass")
+    progress(f"done in {record['seconds']:.1f}s: {_verdict_counts(record['claims'])}")
     progress.prefix = ""
     return record
 
@@ -149,32 +169,100 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+KIND_TITLES = {
+    "paper": "Paper claims",
+    "extension": "Extensions (beyond the paper)",
+    "consistency": "Consistency checks (two implementations or measurements agree)",
+    "identity": "Identities (symbolic algebra, checked numerically too)",
+}
+KIND_ORDER = ("paper", "extension", "consistency", "identity")
+assert set(KIND_ORDER) == set(KINDS)
+
+
+def _verdict_counts(claims: list[Claim]) -> str:
+    """``"3 of 5 pass (1 fail, 1 inconclusive)"``."""
+    n = {v: sum(c.verdict == v for c in claims) for v in ("pass", "fail", "inconclusive")}
+    rest = [f"{n[v]} {v}" for v in ("fail", "inconclusive") if n[v]]
+    return f"{n['pass']} of {len(claims)} pass" + (f" ({', '.join(rest)})" if rest else "")
+
+
+def headline(claims: list[Claim]) -> list[str]:
+    """The report's counts, the paper's claims first and apart: e.g.
+    ``["Paper claims reproduced: 9 of 14 (3 fail, 2 inconclusive)", "Extensions: ..."]``."""
+    by_kind = {k: [c for c in claims if c.kind == k] for k in KIND_ORDER}
+    lines = []
+    for kind in KIND_ORDER:
+        cs = by_kind[kind]
+        if not cs:
+            continue
+        counts = _verdict_counts(cs)
+        if kind == "paper":
+            lines.append("Paper claims reproduced: " + counts.replace(" pass", "", 1))
+        else:
+            lines.append(f"{KIND_TITLES[kind].split(' (')[0]}: {counts}")
+    return lines
+
+
+def _seeds_line(records: list[dict]) -> str:
+    seeded = {}
+    for r in records:
+        if r.get("seeds"):
+            seeded.setdefault(r["seeds"], []).append(r["name"])
+    fixed = [r["name"] for r in records if not r.get("seeds")]
+    parts = [f"{n} ({', '.join(names)})" for n, names in seeded.items()]
+    line = "Seeds: " + "; ".join(parts) if parts else "Seeds: none"
+    if fixed:
+        line += f"; deterministic, no seeds: {', '.join(fixed)}"
+    return line + "."
+
+
+VERDICT_RULE = (
+    "Each claim's statement says how it is decided and where each threshold comes from. A decision on "
+    "seed-mean curves carries a 95% percentile-bootstrap interval over seeds, printed as `estimate [low, high]`: "
+    "it **passes** when the whole interval clears the threshold, **fails** when the whole interval misses it, and "
+    "is **inconclusive** when the interval contains the threshold (the seeds cannot tell; more seeds, "
+    "`--seeds N`, may). With 5 seeds such intervals are narrow for their level (about 83% coverage for a plain "
+    "mean), so an inconclusive verdict is a real tie, not caution."
+)
+
+
 def render_report(records: list[dict], quick: bool, machine: str = "") -> str:
-    """The markdown report: one table of claims, then per-experiment notes (``machine``: what
-    the run computed on, for the times)."""
+    """The markdown report: the counts by kind, one table per kind, the notes, then the
+    experiments (``machine``: what the run computed on, for the times)."""
     claims = [c for r in records for c in r["claims"]]
-    n_pass = sum(c.passed for c in claims)
     lines = [
         "# Paper claims, reproduced",
         "",
         "Zhang, Lin, Bai, Mei, *Negative Preference Optimization: From Catastrophic Collapse to "
         "Effective Unlearning* (2024), arXiv:2404.05868. Equation, section and figure numbers are the paper's.",
         "",
-        f"Mode: {'quick (shrunk experiments)' if quick else 'full'}. "
-        f"**{n_pass} of {len(claims)} claims pass.**",
+        f"Mode: {'quick (shrunk experiments)' if quick else 'full'}. {_seeds_line(records)}",
         "",
-        "| claim | paper | statement | measured | result |",
-        "|---|---|---|---|---|",
     ]
-    for c in claims:
-        verdict = "pass" if c.passed else "**FAIL**"
-        lines.append(
-            f"| `{c.id}` | {_cell(c.paper_ref)} | {_cell(c.statement)} | {_cell(c.measured)} | {verdict} |"
-        )
-    lines += ["", "## Experiments", ""] + ([f"Computed with {machine}.", ""] if machine else [])
+    heads = headline(claims)
+    if heads:
+        lines += [f"**{heads[0]}.**", ""] + [f"- {h}" for h in heads[1:]] + [""]
+    errored = [r["name"] for r in records if r["errors"]]
+    if errored:
+        lines += [f"**Errors in: {', '.join(errored)}** (their claims are missing; see the experiments below).", ""]
+    lines += [VERDICT_RULE, ""]
+    for kind in KIND_ORDER:
+        cs = [c for c in claims if c.kind == kind]
+        if not cs:
+            continue
+        lines += [f"## {KIND_TITLES[kind]}", "", "| claim | paper | statement | measured | verdict |", "|---|---|---|---|---|"]
+        for c in cs:
+            verdict = {"pass": "pass", "fail": "**FAIL**", "inconclusive": "*inconclusive*"}[c.verdict]
+            lines.append(f"| `{c.id}` | {_cell(c.paper_ref)} | {_cell(c.statement)} | {_cell(c.measured)} | {verdict} |")
+        lines.append("")
+    notes = [c for c in claims if c.note]
+    if notes:
+        lines += ["## Notes", ""] + [f"- `{c.id}`: {_cell(c.note)}" for c in notes] + [""]
+    lines += ["## Experiments", ""] + ([f"Computed with {machine}.", ""] if machine else [])
     for r in records:
         status = "cached" if r["cached"] else "ran"
-        lines.append(f"- **{r['name']}** ({status}, {r['seconds']:.1f} s)")
+        seeds = f", {r['seeds']} seeds" if r.get("seeds") else ""
+        lines.append(f"- **{r['name']}** ({status}, {r['seconds']:.1f} s{seeds})")
         for fig in r["figures"]:
             if fig.endswith(".png"):
                 lines.append(f"  - ![{fig}]({fig})")
@@ -193,8 +281,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="shrunk experiments (seconds, for tests and CI)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default results/, or results/quick/ with --quick)")
+    parser.add_argument("--seeds", type=int, default=None, metavar="N",
+                        help=f"seeds of every seed-based experiment (default {DEFAULT_SEEDS}; 2 with --quick); "
+                        "the intervals of the verdicts are over these seeds")
     parser.add_argument("--list", action="store_true", help="list the experiments and exit")
     args = parser.parse_args(argv)
+    if args.seeds is not None and args.seeds < 2:
+        parser.error(f"--seeds: need at least 2 seeds for an interval over seeds, got {args.seeds}")
     names = [n.strip() for chunk in (args.only or []) for n in chunk.split(",") if n.strip()]
     for name in names:
         if name not in EXPERIMENTS:
@@ -221,12 +314,13 @@ def main(argv=None) -> int:
     progress = Progress()
     machine = devices_line()
     progress(machine)
-    time_left = TimeLeft([EXPERIMENTS[n] for n in args.names], args.quick, out)
+    configs = {n: (EXPERIMENTS[n], experiment_config(EXPERIMENTS[n], args.quick, args.seeds)) for n in args.names}
+    time_left = TimeLeft(configs, args.quick, out)
     records = []
-    for name in args.names:
+    for name, (exp, config) in configs.items():
         if (line := time_left.line()) is not None:
             progress(line)
-        records.append(run_experiment(EXPERIMENTS[name], args.quick, out, progress))
+        records.append(run_experiment(exp, config, out, progress))
         time_left.done(name, records[-1]["seconds"], records[-1]["cached"])
 
     claims = [c for r in records for c in r["claims"]]
@@ -235,10 +329,13 @@ def main(argv=None) -> int:
     atomic_write_text(out / "report.md", report)
 
     width = max((len(c.id) for c in claims), default=10)
-    for c in claims:
-        print(f"{'PASS' if c.passed else 'FAIL'}  {c.id:{width}s}  {c.measured}")
-    n_pass = sum(c.passed for c in claims)
-    print(f"\n{n_pass}/{len(claims)} claims pass; report: {out / 'report.md'}")
+    for kind in KIND_ORDER:
+        for c in (c for c in claims if c.kind == kind):
+            print(f"{c.verdict.upper():12s} {kind:11s} {c.id:{width}s}  {c.measured}")
+    print()
+    for line in headline(claims):
+        print(line)
+    print(f"report: {out / 'report.md'}")
     errored = [r["name"] for r in records if r["errors"]]
     if errored:
         print(f"errors in: {', '.join(errored)}", file=sys.stderr)

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from figures.style import beta_colors, method_color, plot_band, style_context, uses_beta
-from synthetic.analysis import pareto_frontier, seed_mean, split_prefix
+from synthetic.analysis import pareto_frontier, finite_seed_mean, split_prefix
 from synthetic.experiments.section4.config import FORGET_THRESHOLD, FORGET_WITHIN
 
 __all__ = ["fig3", "fig4", "fig9", "gridsearch"]
@@ -88,8 +88,8 @@ def _plot_frontier(ax, fd_E, rd_E, color, label, *, order=0, light_alpha=0.35):
 
 def _mark_start(ax, a: dict):
     """The reference model, where every trajectory starts (seed-mean distances at step 0)."""
-    f0 = seed_mean(a["forget_distance"][:, 0, 0])
-    r0 = seed_mean(a["retain_distance"][:, 0, 0])
+    f0 = finite_seed_mean(a["forget_distance"][:, 0, 0])
+    r0 = finite_seed_mean(a["retain_distance"][:, 0, 0])
     (star,) = ax.plot([f0], [r0], marker="*", ms=11, color="black", ls="none", zorder=5,
                       label="start: reference model")
     return star
@@ -127,7 +127,7 @@ def fig4(arrays: dict, *, threshold: float = FORGET_THRESHOLD) -> Figure:
             color = method_color(m)
             plot_band(ax_f, a1["steps"], a1["forget_distance"][:, c], color, m)
             plot_band(ax_r, a1["steps"], a1["retain_distance"][:, c], color, m)
-            _plot_frontier(ax_p, seed_mean(a1["forget_distance"][:, c]), seed_mean(a1["retain_distance"][:, c]),
+            _plot_frontier(ax_p, finite_seed_mean(a1["forget_distance"][:, c]), finite_seed_mean(a1["retain_distance"][:, c]),
                            color, m, order=j)
         star = _mark_start(ax_p, a1)
         ax_f.axhline(threshold, color="black", ls=":", lw=1.1, label="_threshold")
@@ -193,8 +193,8 @@ def fig9(arrays: dict, *, mark_step: int = FORGET_WITHIN, good_slack: float = 2.
             for m, c in _methods(a).items():
                 plot_band(ax, a["steps"], a["forget_kl"][:, c], method_color(m), m)
 
-        kl = seed_mean(a1["forget_kl"])
-        fd, rd = seed_mean(a1["forget_distance"]), seed_mean(a1["retain_distance"])
+        kl = finite_seed_mean(a1["forget_kl"])
+        fd, rd = finite_seed_mean(a1["forget_distance"]), finite_seed_mean(a1["retain_distance"])
         total = fd + rd
         steps = np.asarray(a1["steps"])
         k = int(np.argmin(np.abs(steps - mark_step)))
@@ -302,7 +302,7 @@ def gridsearch(arrays: dict, best: dict, scores=None, *, heatmap_method: str = "
         method_color(str(m))
         if not (0 <= int(c) < n_settings) or str(a["setting_method"][int(c)]) != str(m):
             raise ValueError(f"best[{m!r}] = {c} is not a setting of {m!r} (settings 0..{n_settings - 1})")
-    fd, rd = seed_mean(a["forget_distance"]), seed_mean(a["retain_distance"])
+    fd, rd = finite_seed_mean(a["forget_distance"]), finite_seed_mean(a["retain_distance"])
     with style_context():
         if scores is None:
             fig, ax_p = plt.subplots(1, 1, figsize=(5.6, 4.2), layout="constrained")

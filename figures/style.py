@@ -14,7 +14,7 @@ import matplotlib
 import numpy as np
 from scipy import stats
 
-from synthetic.analysis import seed_mean
+from synthetic.analysis import finite_seed_mean
 from theory.methods import METHODS
 
 __all__ = [
@@ -149,7 +149,7 @@ def seed_band(runs_SxE, kind: str = "se") -> tuple[np.ndarray, np.ndarray, np.nd
         raise ValueError(f"runs_SxE must have shape (seeds, evaluations), got shape {runs.shape}")
     if kind not in ("se", "minmax"):
         raise ValueError(f"kind must be 'se' or 'minmax', got {kind!r}")
-    mean = seed_mean(runs)
+    mean = finite_seed_mean(runs)
     finite = np.isfinite(runs)
     n = finite.sum(axis=0)
     if kind == "minmax":

@@ -180,7 +180,7 @@ def softmax_toy(arrays: dict) -> Figure:
         mask = t >= start
         ax_g.plot(t[mask], 0.4 * u[j, -1] * t[-1] / t[mask], color="0.4", ls="--", lw=1.0, label=r"$\propto 1/t$ (guide)")
         ax_g.set(xscale="log", yscale="log", xlabel=STEP_LABEL,
-                 ylabel=rf"mean $\|\nabla_\theta \ell_i\|$ over unlearned examples",
+                 ylabel=r"mean $\|\nabla_\theta \ell_i\|$ over unlearned examples",
                  title=rf"(a) gradient on already-unlearned examples ($\pi_\theta(y|x) \leq {below:g}$)")
         ax_g.legend(loc="lower left")
         ax_p.axhline(-np.log(below), color="0.4", lw=0.8, ls=":")

@@ -30,6 +30,13 @@ def test_extending_docs_run_and_add_a_method_from_a_script():
     assert ns["out"]["retain_distance"][0, -1] > 10 * ns["out"]["retain_distance"][1, -1]
 
 
+def test_claims_docs_run_and_decide_their_example():
+    ns = _run_python_blocks(ROOT / "docs" / "claims.md")
+    claim = ns["claim"]
+    assert claim.verdict == "pass" and claim.kind == "extension"
+    assert 0.2 < ns["gap"].estimate < 0.3 and ns["gap"].low > 0
+
+
 def test_no_file_names_internal_notes():
     """The project stands on its own: no source, doc or config file points at the team's
     internal notes (spelled here without writing their names, so this file passes too)."""

@@ -11,16 +11,34 @@ from synthetic.experiments import Experiment
 from theory.claims import Claim
 
 
-def _ok_experiment(name="ok", passed=True):
+def _ok_experiment(name="ok", passed=True, kind="paper"):
     return Experiment(
         name=name,
         description="a test experiment",
         config=lambda quick: {"quick": quick},
         run=lambda config, progress, folder: {"x": np.arange(3.0)},
         claims=lambda config, arrays: [
-            Claim(f"{name}.sum", "eq. 0", "the sum is 3", f"sum = {arrays['x'].sum():g}", passed)
+            Claim(f"{name}.sum", "eq. 0", "the sum is 3", f"sum = {arrays['x'].sum():g}", passed, kind=kind)
         ],
     )
+
+
+def _seeded_experiment():
+    """Three claims of three kinds, one inconclusive with a note; seeds in its config."""
+    def claims(config, arrays):
+        return [
+            Claim("s.paper", "sec. 1", "a paper claim", "gap 0.1 [-0.1, 0.3]", "inconclusive", kind="paper",
+                  note="the seeds cannot tell"),
+            Claim("s.ext", "-", "beyond the paper", "x = 1", True, kind="extension"),
+            Claim("s.same", "-", "two ways agree", "err 1e-12", True, kind="consistency"),
+        ]
+
+    return Experiment("s", "seeded", config=lambda quick: {"seeds": 2 if quick else 5, "inner": {"seeds": 3}},
+                      run=lambda config, progress, folder: {"n": np.array(config["seeds"])}, claims=claims)
+
+
+def _configs(*exps):
+    return {e.name: (e, e.config(False)) for e in exps}
 
 
 def _broken_experiment():
@@ -36,12 +54,35 @@ def test_report_and_claims_written(tmp_path, monkeypatch):
     assert status == 0, "an honestly failing claim must not change the exit status"
     claims = json.loads((tmp_path / "claims.json").read_text())
     assert [c["id"] for c in claims] == ["ok.sum", "bad.sum"]
-    assert set(claims[0]) >= {"id", "paper_ref", "statement", "measured", "passed"}
-    assert claims[0]["measured"] == "sum = 3" and claims[0]["passed"] is True
-    assert claims[1]["passed"] is False
+    assert set(claims[0]) >= {"id", "kind", "paper_ref", "statement", "measured", "verdict", "passed", "interval",
+                              "note"}
+    assert claims[0]["measured"] == "sum = 3" and claims[0]["passed"] is True and claims[0]["verdict"] == "pass"
+    assert claims[1]["passed"] is False and claims[1]["verdict"] == "fail"
     report = (tmp_path / "report.md").read_text()
     assert "| `ok.sum` | eq. 0 |" in report and "**FAIL**" in report
-    assert "1 of 2 claims pass" in report
+    assert "**Paper claims reproduced: 1 of 2 (1 fail).**" in report
+
+
+def test_report_counts_each_kind_apart_and_states_the_seeds(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(paper_repro, "EXPERIMENTS", {"ok": _ok_experiment(), "s": _seeded_experiment()})
+    assert paper_repro.main(["--out", str(tmp_path), "--seeds", "7"]) == 0
+    report = (tmp_path / "report.md").read_text()
+    assert "**Paper claims reproduced: 1 of 2 (1 inconclusive).**" in report
+    assert "- Extensions: 1 of 1 pass" in report and "- Consistency checks: 1 of 1 pass" in report
+    assert "Seeds: 7 (s); deterministic, no seeds: ok." in report
+    # One table per kind, the paper's first; the note under the tables.
+    assert report.index("## Paper claims") < report.index("## Extensions") < report.index("## Consistency")
+    assert "| *inconclusive* |" in report and "- `s.paper`: the seeds cannot tell" in report
+    assert "Paper claims reproduced: 1 of 2 (1 inconclusive)" in capsys.readouterr().out
+    # --seeds reached the experiment's config, at every depth.
+    assert paper_repro.experiment_config(_seeded_experiment(), False, 7) == {"seeds": 7, "inner": {"seeds": 7}}
+    assert paper_repro.experiment_config(_seeded_experiment(), True) == {"seeds": 2, "inner": {"seeds": 3}}
+
+
+def test_seeds_must_allow_an_interval(capsys):
+    with pytest.raises(SystemExit):
+        paper_repro.parse_args(["--seeds", "1"])
+    assert "--seeds: need at least 2 seeds" in capsys.readouterr().err
 
 
 def test_error_exits_nonzero_and_keeps_cached_results(tmp_path, monkeypatch):
@@ -87,19 +128,19 @@ def test_time_left_scales_the_reference_times_by_this_machines_pace(tmp_path):
         return dataclasses.replace(_ok_experiment(name), reference_seconds=seconds)
 
     a, b, c = timed("a", 10.0), timed("b", 100.0), _ok_experiment("c")  # c has no reference time
-    left = paper_repro.TimeLeft([a, b, c], quick=False, out=tmp_path)
+    left = paper_repro.TimeLeft(_configs(a, b, c), quick=False, out=tmp_path)
     assert left.line() == "about 1.8 min left (a, b; at the reference times)"  # 110 s
     left.done("a", 20.0, cached=False)  # this machine takes twice as long
     assert left.pace == 2.0
     assert left.line() == "about 3.3 min left (b; at 2x the reference times so far)"
     left.done("b", 1.0, cached=True)  # a cached result says nothing about the pace
     assert left.pace == 2.0 and left.line() is None
-    assert paper_repro.TimeLeft([a, b], quick=True, out=tmp_path).line() is None
+    assert paper_repro.TimeLeft(_configs(a, b), quick=True, out=tmp_path).line() is None
 
 
 def test_time_left_skips_experiments_already_cached(tmp_path, monkeypatch):
     exp = dataclasses.replace(_ok_experiment(), reference_seconds=50.0)
-    assert paper_repro.TimeLeft([exp], quick=False, out=tmp_path).line() is not None
+    assert paper_repro.TimeLeft(_configs(exp), quick=False, out=tmp_path).line() is not None
     monkeypatch.setattr(paper_repro, "EXPERIMENTS", {"ok": exp})
     paper_repro.main(["--out", str(tmp_path)])  # quick=False: the cache now holds the full config
-    assert paper_repro.TimeLeft([exp], quick=False, out=tmp_path).line() is None
+    assert paper_repro.TimeLeft(_configs(exp), quick=False, out=tmp_path).line() is None

@@ -64,6 +64,23 @@ def test_quick_run_produces_the_claims(quick):
     for c in claims:
         json.dumps(c.to_json())
         assert c.measured and c.statement and c.paper_ref
+    # One deterministic run each: kinds, and no seed interval.
+    assert [c.kind for c in claims] == ["paper"] * 4 + ["consistency", "extension", "paper"]
+    assert all(not c.interval for c in claims)
+    # GA's half of the toy is decided on a number that could fail: -log pi grows by ~10x per
+    # decade (11.5 at this shortened 2e4 steps, still in the transient; 10.000 at the config's 1e5).
+    toy = by_id["thm2.softmax_toy"].values
+    assert 9 <= toy["GA"]["decade_ratio"] <= 12.5
+
+
+def test_slowdown_is_decided_at_every_distance():
+    # measured/predicted over increasing D: approaching 1 passes, drifting away fails, and a
+    # step of rounding is allowed.
+    assert thm2_claims._approaches_one([2.0, 1.5, 1.1, 1.01], [9, 16, 100, 1000])
+    assert not thm2_claims._approaches_one([2.0, 1.5, 1.7, 1.01], [9, 16, 100, 1000])
+    assert not thm2_claims._approaches_one([1.0, 0.8, 0.5], [10, 100, 1000])  # NPO slower than predicted
+    assert thm2_claims._approaches_one([1.0, 1.0005], [500, 1000])  # half a step of 1000: rounding
+    assert not thm2_claims._approaches_one([1.0, 1.002], [500, 1000])  # two steps: a real drift
 
 
 def test_figures_render(quick):

@@ -18,7 +18,7 @@ The paper's named methods (``"GA"``, ``"NPO+RT"``, ...) are entries of :data:`ME
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping, Optional
+from typing import Mapping
 
 import jax
 import jax.numpy as jnp

@@ -146,15 +146,14 @@ def _to_claim(claim_id: str, paper_ref: str, statement: str, note: str, facts) -
     numeric_ok = bool(numeric) and all(f.holds for f in numeric)
     measured = "symbolic: " + "; ".join(f.shown for f in symbolic)
     measured += " | numeric: " + "; ".join(f.shown for f in numeric)
-    if note:
-        measured += " | " + note
     values = {
         "symbolic_ok": symbolic_ok,
         "numeric_ok": numeric_ok,
         "symbolic": {f.name: {"holds": f.holds, "shown": f.shown} for f in symbolic},
         "numeric": {f.name: {"holds": f.holds, **f.numbers} for f in numeric},
     }
-    return Claim(claim_id, paper_ref, statement, measured, symbolic_ok and numeric_ok, values)
+    return Claim(claim_id, paper_ref, statement, measured, symbolic_ok and numeric_ok, values, kind="identity",
+                 note=note)
 
 
 def _check(claim_id: str, paper_ref: str, statement: str, note: str = ""):
@@ -831,14 +830,15 @@ def _run_safely(check: Callable[[], Claim]) -> Claim:
             paper_ref=getattr(check, "paper_ref", ""),
             statement=getattr(check, "statement", ""),
             measured=f"check raised {type(err).__name__}: {err}",
-            passed=False,
+            verdict="fail",
             values={"error": f"{type(err).__name__}: {err}"},
+            kind="identity",
         )
 
 
 def run_all(checks: Optional[Sequence[Callable[[], Claim]]] = None) -> list[Claim]:
     """Run ``checks`` (default :data:`CHECKS`) in order; never raises.
 
-    A check that raises becomes a Claim with ``passed=False`` and the error in ``measured``.
+    A check that raises becomes a failed Claim and the error in ``measured``.
     """
     return [_run_safely(check) for check in (CHECKS if checks is None else checks)]

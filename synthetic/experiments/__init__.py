@@ -6,9 +6,9 @@ its folder and add it here (see ``docs/architecture.md``).
 """
 
 from synthetic.experiments import markov, section4, symbolic, thm2
-from synthetic.experiments.base import Experiment, code_version, is_cached, run_cached
+from synthetic.experiments.base import Experiment, code_version, is_cached, run_cached, seeds_of, with_seeds
 
-__all__ = ["REGISTRY", "Experiment", "run_cached", "is_cached", "code_version"]
+__all__ = ["REGISTRY", "Experiment", "run_cached", "is_cached", "code_version", "with_seeds", "seeds_of"]
 
 REGISTRY: dict[str, Experiment] = {
     exp.name: exp for exp in (symbolic.EXPERIMENT, *section4.EXPERIMENTS, thm2.EXPERIMENT, markov.EXPERIMENT)

@@ -25,7 +25,7 @@ import numpy as np
 
 from synthetic import store
 
-__all__ = ["Experiment", "run_cached", "is_cached", "code_version"]
+__all__ = ["Experiment", "run_cached", "is_cached", "code_version", "with_seeds", "seeds_of"]
 
 Arrays = dict[str, np.ndarray]
 Progress = Callable[[str], None]
@@ -65,6 +65,31 @@ class Experiment:
     cache_name: Optional[str] = None
     float64: bool = False
     reference_seconds: Optional[float] = None
+
+
+def with_seeds(config: dict, seeds: int) -> dict:
+    """A copy of ``config`` with every ``"seeds"`` entry, at any depth, set to ``seeds``.
+
+    The number of seeds of an experiment is the ``seeds`` field of its config (figure 4 has
+    one per alpha); an experiment without one is deterministic and left as it is.
+    """
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds must be a positive int, got {seeds!r}")
+    if isinstance(config, dict):
+        return {k: seeds if k == "seeds" else with_seeds(v, seeds) for k, v in config.items()}
+    if isinstance(config, list):
+        return [with_seeds(v, seeds) for v in config]
+    return config
+
+
+def seeds_of(config) -> list[int]:
+    """Every ``"seeds"`` entry of ``config`` (empty for a deterministic experiment)."""
+    if isinstance(config, dict):
+        return [v for k, v in config.items() if k == "seeds"] + [
+            s for k, v in config.items() if k != "seeds" for s in seeds_of(v)]
+    if isinstance(config, list):
+        return [s for v in config for s in seeds_of(v)]
+    return []
 
 
 def code_version(exp: Experiment) -> dict:

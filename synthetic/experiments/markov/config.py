@@ -18,7 +18,7 @@ def markov_config(quick: bool = False) -> dict:
     model = TransformerConfig(vocab_size=data.n_states, context=data.length)
     train = {"learning_rate": 5e-4, "batch_size": 128, "epochs": 5, "weight_decay": 0.01}
     unlearn = {
-        "methods": list(MARKOV_METHODS), "seeds": 3, "steps": 50, "learning_rate": 5e-4,
+        "methods": list(MARKOV_METHODS), "seeds": 5, "steps": 50, "learning_rate": 5e-4,
         "batch_size": 4, "beta": 1.0, "weight_decay": 0.01, "n_eval": 32,
     }  # fmt: skip
     long = {

@@ -119,11 +119,12 @@ def _claim_ga_linear(config, a) -> Claim:
     passed = bool(err <= GA_RATE_TOL and signs == 1.0)
     return Claim(
         id="thm2.ga_linear",
+        kind="paper",
         paper_ref="Theorem 2 (GA), Lemma 3",
         statement=(
             f"For orthogonal inputs (n_f = {n}, d = {int(a['d'])}, eta = {config['eta']:g}), GA's distance "
             "||theta - theta_init||_{X^T X} = ||b|| grows linearly in t. Decided by ||b(T)||/T at "
-            f"T = {T:.0e} lying within {GA_RATE_TOL:.0%} of the derived limit eta0 sqrt(sum_i ||x_i||^4) "
+            f"T = {T:.0e} lying within {GA_RATE_TOL:.0%} (the O(1) transient contributes about 20/T) of the derived limit eta0 sqrt(sum_i ||x_i||^4) "
             "(eta0 = eta/n_f; each coordinate moves by eta0 ||x_i||^2 per step once pi_i ~ 0) and every b_i "
             "having Lemma 3's sign -(2y_i - 1). Reported: the tightest C1, C2 of Theorem 2's "
             "[C1 n_f^-1/2 eta t, C2 n_f^-1/2 eta t] over every step 1..T, and the decade growth ratio "
@@ -133,7 +134,7 @@ def _claim_ga_linear(config, a) -> Claim:
             f"||b(T)||/T = {rate:.6g} vs predicted {pred:.6g} (rel. err {err:.1e}); Lemma-3 signs "
             f"{signs:.0%}; tightest C1 = {sw['C1']:.3g}, C2 = {sw['C2']:.3g}; decade growth ratio {ratio:.4g}"
         ),
-        passed=passed,
+        verdict=passed,
         values={"rate": rate, "predicted": pred, "rel_error": err, "sign_share": signs, "decade_ratio": ratio, **sw},
     )
 
@@ -167,11 +168,13 @@ def _claim_npo_log(config, a) -> Claim:
         }
     return Claim(
         id="thm2.npo_log",
+        kind="paper",
         paper_ref="Theorem 2 (NPO), Lemma 4",
         statement=(
             f"For orthogonal inputs, NPO's ||b|| grows logarithmically in t at every beta in {config['betas']}. "
             "Decided by the decade growth ratio (||b(T)|| - ||b(T/10)||)/(||b(T/10)|| - ||b(T/100)||) lying in "
-            f"[{LOG_RATIO_BAND[0]:g}, {LOG_RATIO_BAND[1]:g}] (1 for growth linear in ln t, 10 for linear growth) "
+            f"[{LOG_RATIO_BAND[0]:g}, {LOG_RATIO_BAND[1]:g}] (1 for growth linear in ln t, 10 for linear growth; "
+            "the +-10% band is a round one fixed by the project) "
             "and every b_i having Lemma 4's sign -(2y_i - 1), for every beta. Reported: the tightest C2, C3 of "
             "Theorem 2's [C1 sqrt(n_f) log(C2 eta t/n_f + 1), C1 sqrt(n_f) log(C3 eta t/n_f + 1)] with C1 = 1/beta "
             "over every step 1..T, and Lemma 4's closed form (1/beta) log(beta C_i eta0 t + 1) fitted per "
@@ -179,7 +182,7 @@ def _claim_npo_log(config, a) -> Claim:
             "C_i = 2||x_i||^2 (1 + e^{m0_i})^beta, m0_i = (2y_i - 1)<x_i, theta_init>)." + _quick_note(config)
         ),
         measured=f"GA's decade ratio {ga_ratio:.3f}; " + "; ".join(parts),
-        passed=bool(ok),
+        verdict=bool(ok),
         values={"ga_decade_ratio": ga_ratio, "per_beta": per_beta},
     )
 
@@ -198,16 +201,26 @@ def _claim_npo_slope(config, a) -> Claim:
         per_beta[f"{beta:g}"] = {"slope": slope, "predicted": pred, "rel_error": err}
     return Claim(
         id="thm2.npo_slope_matches",
+        kind="paper",
         paper_ref="Theorem 2 (NPO), Lemma 4",
         statement=(
             f"For orthogonal inputs (n_f = {n}), the slope of NPO's ||b|| against ln t at T = {T:.0e} "
             "(least-squares over the records in [T/10, T]) is within "
-            f"{SLOPE_TOL:.0%} of sqrt(n_f)/beta for every beta (each |b_i| ~ (1/beta) ln t)." + _quick_note(config)
+            f"{SLOPE_TOL:.0%} of sqrt(n_f)/beta for every beta (each |b_i| ~ (1/beta) ln t; the corrections are "
+            "O(t^(-1/beta)), a few percent at T = 1e6 for beta = 2)." + _quick_note(config)
         ),
         measured="slope vs sqrt(n_f)/beta: " + "; ".join(parts),
-        passed=bool(ok),
+        verdict=bool(ok),
         values={"per_beta": per_beta},
     )
+
+
+def _approaches_one(ratios, measured) -> bool:
+    """Whether measured/predicted ``ratios`` (over increasing D) move towards 1 at every D: each
+    ``|ln ratio|`` is at most the previous one plus one step of rounding (``1 / measured``)."""
+    dev = np.abs(np.log(np.asarray(ratios, float)))
+    slack = 1.0 / np.asarray(measured, float)
+    return bool(np.all(dev[1:] <= dev[:-1] + slack[1:]))
 
 
 def _claim_exp_slowdown(config, a) -> Claim:
@@ -225,12 +238,19 @@ def _claim_exp_slowdown(config, a) -> Claim:
             values[label] = {"largest_D": None}
             continue
         k = int(reached[-1])
-        ratio = float(hit[i, k] / pred[i, k])
-        ok &= abs(ratio - 1.0) <= TIME_TOL[kind]
-        rows.append(f"{label}: D={dist[k]:g} in {int(hit[i, k])} steps vs {pred[i, k]:.4g} predicted (x{ratio:.3f})")
+        ratios = hit[i, reached] / pred[i, reached]
+        approaches = _approaches_one(ratios, hit[i, reached])
+        final_ok = abs(ratios[-1] - 1.0) <= TIME_TOL
+        ok &= approaches and final_ok
+        rows.append(
+            f"{label}: measured/predicted x{ratios[0]:.3g} at D={dist[reached[0]]:g} -> x{ratios[-1]:.3f} at "
+            f"D={dist[k]:g} ({int(hit[i, k])} vs {pred[i, k]:.4g} steps; {reached.size} D, "
+            f"{'towards 1 at every D' if approaches else 'NOT towards 1 at every D'})"
+        )
         values[label] = {
             "largest_D": float(dist[k]),
-            "ratio_at_largest_D": ratio,
+            "ratio_at_largest_D": float(ratios[-1]),
+            "approaches_one": approaches,
             "distances": dist[reached],
             "measured": hit[i, reached],
             "predicted": pred[i, reached],
@@ -240,20 +260,23 @@ def _claim_exp_slowdown(config, a) -> Claim:
                         f"{int(hit[g, k])} (x{hit[i, k] / hit[g, k]:.3g})")
     return Claim(
         id="thm2.exp_slowdown_measured",
+        kind="paper",
         paper_ref="Theorem 2 (section 3.1)",
         statement=(
             "The first step at which ||b|| >= D (D = 1, 2, 4, ..., tracked at every step) against Theorem 2's "
             "times from symbolic thm2.exp_slowdown, scaled per coordinate (each |b_i| must reach D/sqrt(n_f)): "
             "T_GA = (D/sqrt(n_f))/(C eta0) with C = sqrt(mean_i ||x_i||^4), T_NPO = (e^{beta D/sqrt(n_f)} - 1)/"
             "(beta C eta0) with C the geometric mean of the asymptotic C_i = 2||x_i||^2 (1 + e^{m0_i})^beta. "
-            "The closed forms carry asymptotic constants, so the claim is decided at the largest D each run reaches "
-            f"within T = {T:.0e} steps (its most asymptotic point; D doubles, so NPO's predicted times jump by "
-            f"e^(beta D/sqrt(n_f)) and a fixed window of steps can miss every D): measured/predicted within "
-            f"{TIME_TOL['ga']:.0%} for GA and {TIME_TOL['npo']:.0%} for NPO. Orthogonal inputs; every D reached is in "
-            "the claim's values and the time-to-distance figure." + _quick_note(config)
+            "The closed forms are the leading terms, exact only asymptotically (small D pay a transient of the "
+            "first steps), so the claim is decided at every D each run reaches within "
+            f"T = {T:.0e} steps: the ratio measured/predicted must move towards 1 as D grows (|ln ratio| never "
+            "larger than at the previous D, up to one step of rounding), and at the largest D reached lie within "
+            f"{TIME_TOL:.0%} of 1 ({TIME_TOL:.0%}: a round tolerance, the same as the NPO slope's), for GA and "
+            "every NPO beta. Orthogonal inputs; every D reached is in the claim's values and the time-to-distance "
+            "figure." + _quick_note(config)
         ),
         measured="; ".join(rows) + " | slowdown at the largest D reached: " + "; ".join(slow),
-        passed=bool(ok),
+        verdict=bool(ok),
         values=values,
     )
 
@@ -270,6 +293,7 @@ def _claim_agree(config, arrays) -> Claim:
     T = int(config["steps"])
     return Claim(
         id="thm2.b_coordinates_agree",
+        kind="consistency",
         paper_ref="Theorem 2, proof (appendix A.2)",
         statement=(
             "Gradient descent in parameter space (jax.grad of the objective) and the recursion "
@@ -279,7 +303,7 @@ def _claim_agree(config, arrays) -> Claim:
             f"(through X^T X) equals ||b||_2: max |a - b| / max(|b|, 1) <= {AGREE_TOL:g} in float64."
         ),
         measured="max error " + "; ".join(parts),
-        passed=bool(np.isfinite(worst) and worst <= AGREE_TOL),
+        verdict=bool(np.isfinite(worst) and worst <= AGREE_TOL),
         values=errors,
     )
 
@@ -332,6 +356,7 @@ def _claim_outside(config, arrays) -> Claim:
         explain.append((setting, ga_linear, npo_slow, r))
     return Claim(
         id="thm2.outside_assumptions",
+        kind="extension",
         paper_ref="Theorem 2 (assumptions)",
         statement=(
             "Outside the theorem's assumptions (strongly correlated inputs; n_f > d, X X^T singular) Theorem 2 says "
@@ -342,8 +367,9 @@ def _claim_outside(config, arrays) -> Claim:
             "sqrt(n_f)/beta, and the share of the forget set each method leaves less likely than under pi_ref."
             + _quick_note(config)
         ),
-        measured="; ".join(parts) + ". " + _outside_sentence(explain),
-        passed=bool(ok),
+        measured="; ".join(parts),
+        note=_outside_sentence(explain),
+        verdict=bool(ok),
         values=numbers,
     )
 
@@ -355,7 +381,7 @@ def _outside_sentence(explain) -> str:
     wrong_ga = max(1.0 - r["ga_less_likely"] for *_, r in explain)
     wrong_npo = max(1.0 - min(r["npo_less_likely"]) for *_, r in explain)
     text = (
-        "Explanation: off-diagonal entries of Gamma = X X^T couple the coordinates of b, so Lemmas 3-4's "
+        "Off-diagonal entries of Gamma = X X^T couple the coordinates of b, so Lemmas 3-4's "
         f"per-coordinate constants no longer apply (GA runs x{min(faster):.2g}-x{max(faster):.2g} faster than the "
         "orthogonal formula"
     )
@@ -373,8 +399,8 @@ def _claim_toy(config, arrays) -> Claim:
     steps, u = a["steps"], a["unlearned_grad_norm"]
     every = (np.exp(a["logp"]) <= float(a["unlearned_below"])).all(-1)  # (R, E)
     k_cfg = config["toy"]["n_classes"]
+    T = int(steps[-1])
     parts, ok, values = [], True, {}
-    floor = 1.0 - float(a["unlearned_below"])
     for i in range(len(a["law"])):
         label = "GA" if a["law"][i] == "ga" else f"NPO beta={float(a['beta'][i]):g}"
         if not every[i].any():
@@ -383,32 +409,40 @@ def _claim_toy(config, arrays) -> Claim:
             values[label] = {"first_all_unlearned": -1}
             continue
         k = int(np.argmax(every[i]))
-        after = u[i, k:]
         ratio = float(u[i, -1] / u[i, k])
         if a["law"][i] == "ga":
-            good = bool(np.min(after) >= floor)
-            parts.append(f"{label}: from step {int(steps[k])} on, min {np.min(after):.4g}, end {u[i, -1]:.4g} "
-                         f"(x{ratio:.3g})")
+            # GA: -log pi_y keeps growing linearly (the push never fades).
+            nll = -np.mean(a["logp"][i], axis=-1)
+            decade = decade_growth_ratio(steps, nll, end=T)
+            good = LINEAR_RATIO_BAND[0] <= decade <= LINEAR_RATIO_BAND[1]
+            parts.append(f"{label}: -log pi_y decade growth ratio {decade:.4g} (mean -log pi_y {nll[-1]:.4g} at T); "
+                         f"gradient norm step {int(steps[k])} {u[i, k]:.3g} -> end {u[i, -1]:.3g} (x{ratio:.3g})")
+            values[label] = {"decade_ratio": decade, "nll_at_end": float(nll[-1])}
         else:
             good = ratio <= TOY_DECAY
-            parts.append(f"{label}: step {int(steps[k])} {u[i, k]:.3g} -> end {u[i, -1]:.3g} (x{ratio:.3g})")
-        ok &= good
-        values[label] = {"first_all_unlearned": int(steps[k]), "at_first": float(u[i, k]),
-                         "at_end": float(u[i, -1]), "ratio": ratio, "min_after": float(np.min(after))}
+            parts.append(f"{label}: gradient norm step {int(steps[k])} {u[i, k]:.3g} -> end {u[i, -1]:.3g} (x{ratio:.3g})")
+            values[label] = {}
+        ok &= bool(good)
+        values[label].update({"first_all_unlearned": int(steps[k]), "at_first": float(u[i, k]),
+                              "at_end": float(u[i, -1]), "ratio": ratio})
     return Claim(
         id="thm2.softmax_toy",
+        kind="paper",
         paper_ref="section 2.1",
         statement=(
             f"K = {k_cfg}-class linear softmax, {config['toy']['n_f']} orthonormal forget inputs, "
-            f"{config['toy']['steps']:.0e} GD steps: once every forget example is unlearned (pi_theta(y|x) <= "
-            f"{float(a['unlearned_below']):g}, first at step t*), GA's per-example gradient norm on them, "
-            "||e_y - p|| ||x|| >= 1 - pi_theta(y|x), stays of constant size (decided: >= "
-            f"{floor:g} at every record after t*; it ends between sqrt(K/(K-1)) = {float(a['ga_limit']):.4g} and "
-            "sqrt(2), depending on how the other classes share the mass), while NPO's (weighted by W -> 0) decays "
-            f"(decided: at T it is below {TOY_DECAY:g} x its value at t*, for every beta)."
+            f"{config['toy']['steps']:.0e} GD steps; an example is unlearned once pi_theta(y|x) <= "
+            f"{float(a['unlearned_below']):g}, every example first at step t*. GA's push never fades, so it drives "
+            "the forget log-likelihood to -infinity linearly: decided by the decade growth ratio of the mean "
+            f"-log pi_theta(y|x) at T lying in [{LINEAR_RATIO_BAND[0]:g}, {LINEAR_RATIO_BAND[1]:g}] (10 for linear "
+            "growth, 1 for logarithmic; the +-10% band a round one). NPO's gradient on unlearned examples is "
+            f"weighted by W -> 0 and decays: decided by its mean gradient norm at T being below {TOY_DECAY:g} x its "
+            "value at t*, for every beta (a decade, fixed by the project). GA's gradient norm, "
+            "||e_y - p|| ||x|| >= 1 - pi_theta(y|x), is reported but not decided: it cannot fall below 0.99 "
+            "while the examples stay unlearned."
         ),
-        measured="mean gradient norm on unlearned examples: " + "; ".join(parts),
-        passed=bool(ok),
+        measured="; ".join(parts),
+        verdict=bool(ok),
         values=values,
     )
 
