@@ -6,7 +6,14 @@ import json
 import numpy as np
 import pytest
 
-from synthetic.analysis import diverged_runs, diverged_text, seed_interval, seed_mean
+from synthetic.analysis import (
+    diverged_runs,
+    diverged_text,
+    frontier_gap,
+    frontier_gap_batched,
+    seed_interval,
+    seed_mean,
+)
 from synthetic.experiments.section4 import claims as section4_claims
 from synthetic.experiments.section4 import config as section4
 from theory.claims import Check, Claim, Interval, combine
@@ -42,6 +49,20 @@ def test_seed_interval_is_reproducible_and_resamples_runs_together():
         seed_interval(lambda x, y: 0.0, a, b[:4])
     with pytest.raises(ValueError, match="level"):
         seed_interval(np.mean, a, level=95)
+
+
+def test_the_batched_statistics_equal_the_plain_ones():
+    rng = np.random.default_rng(5)
+    runs = rng.normal(1.0, 0.3, size=(6, 3, 40))
+    runs[2, 1, 30:] = np.nan  # one diverged run
+    plain = seed_interval(lambda m: float(np.nansum(m[1] - m[0])), runs)
+    batched = seed_interval(lambda m: np.nansum(m[:, 1] - m[:, 0], axis=-1), runs, batched=True)
+    assert batched == plain
+    # The vectorised frontier gap is frontier_gap row by row (non-finite points dropped).
+    rows = [np.abs(rng.normal(size=(4, 30))) * rng.uniform(0.01, 1, size=(4, 1)) for _ in range(4)]
+    rows[0][1, 7] = np.nan
+    want = [frontier_gap(*(r[i] for r in rows)) for i in range(4)]
+    np.testing.assert_allclose(frontier_gap_batched(*rows), want, rtol=1e-10)
 
 
 def test_a_diverged_seed_is_never_dropped():

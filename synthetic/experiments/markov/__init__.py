@@ -21,5 +21,5 @@ EXPERIMENT = Experiment(
     # the experiment's numbers were first produced. GA's long run diverges and amplifies any
     # rounding difference, so the setting is kept for the numbers to stay reproducible.
     float64=True,
-    reference_seconds=455,
+    reference_seconds=505,
 )
