@@ -197,12 +197,12 @@ def thm2_stage(repeats: int, peak: float, floor_us: float) -> None:
 
 
 def transformer_stages(only: set, repeats: int, peak32: float) -> None:
-    """The markov experiment's transformer: an AdamW training step at batch 128, and the 50-step
-    unlearning grid (8 methods x 3 seeds, metrics every step) for 10 steps, from random weights
-    (the time does not depend on the weights)."""
+    """The markov experiment's transformer (the SimNPO study's model): an AdamW training step at
+    batch 128, and one case's study runs (NPO and SimNPO x 5 seeds, metrics every step on the
+    evaluation sets) for 10 steps, from random weights (the time does not depend on them)."""
     from bench_transformer import train_step_seconds
     from synthetic import engine
-    from synthetic.experiments.markov.config import MARKOV_METHODS, markov_config
+    from synthetic.experiments.markov.config import STUDY_METHODS, markov_config
     from synthetic.experiments.markov.run import _adamw_injected, markov_metrics
     from synthetic.models import transformer as tf
     from theory.methods import get_method
@@ -223,14 +223,16 @@ def transformer_stages(only: set, repeats: int, peak32: float) -> None:
         report32(f"transformer training (AdamW steps, batch {batch} x {T} tokens)", list(seconds), 3 * fwd * batch * T,
                  peak32)
     if "unlearn" in only:
-        u, n = cfg["unlearn"], cfg["unlearn"]["n_eval"]
+        u, counts = cfg["unlearn"], cfg["unlearn"]["n_eval"]
+        n = int(sum(counts))
         params = tf.init(jax.random.key(0), model)
-        methods = [get_method(m, beta=u["beta"]) for m in MARKOV_METHODS]
+        methods = [get_method(m, beta=u["beta"]) for m in STUDY_METHODS]
         forget, retain = tokens(64), tokens(64)
         mask64 = np.ones((64, T), np.float32)
         udata = tf.sequence_batch(params, forget, mask64, retain, mask64)
-        pooled = tokens(3 * n)
-        group = np.stack([np.where(np.arange(3 * n)[:, None] // n == g, 1.0, 0.0) * np.ones((1, T - 1))
+        pooled = tokens(n)
+        which = np.repeat(np.arange(3), counts)
+        group = np.stack([np.where((which == g)[:, None], 1.0, 0.0) * np.ones((1, T - 1))
                           for g in range(3)]).astype(np.float32)
         logp = tf.jit_next_token_log_probs(params, pooled)
         ctx = {"ev": {"tokens": pooled, "group": jnp.asarray(group), "retr_logp": logp, "true_logp": logp,
@@ -239,16 +241,16 @@ def transformer_stages(only: set, repeats: int, peak32: float) -> None:
 
         def unlearn_stage():
             return engine.unlearn(
-                tf.SEQUENCE_INPUTS, methods, _adamw_injected(float(u["weight_decay"])), params, udata,
+                tf.SEQUENCE_INPUTS, methods, _adamw_injected(float(u["weight_decay"]), float(u["eps"])), params, udata,
                 engine.Schedule(tuple(range(steps + 1))), markov_metrics, context=ctx,
                 hyperparams={"learning_rate": [u["learning_rate"]] * len(methods)},
                 batches=engine.minibatches(forget=u["batch_size"], retain=u["batch_size"]), seeds=u["seeds"],
-            )["forget_nll"]  # fmt: skip
+            )["forget1_nll"]  # fmt: skip
 
         runs = len(methods) * u["seeds"]
         # per run and step: forward + backward (3 x forward) over the batch's forget and retain
-        # sequences; per record: a forward pass over the 3 n evaluation and 4 probe sequences
-        flops = runs * (steps * 3 * fwd * 2 * u["batch_size"] * T + (steps + 1) * fwd * (3 * n + 4) * T)
+        # sequences; per record: a forward pass over the n evaluation and 4 probe sequences
+        flops = runs * (steps * 3 * fwd * 2 * u["batch_size"] * T + (steps + 1) * fwd * (n + 4) * T)
         report32(f"transformer unlearning ({len(methods)} methods x {u['seeds']} seeds x {steps} steps, "
                  f"batch {u['batch_size']}+{u['batch_size']}, metrics every step)", timed(unlearn_stage, repeats),
                  flops, peak32)

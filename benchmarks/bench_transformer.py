@@ -42,7 +42,7 @@ def train_step_seconds(config: tf.TransformerConfig, batch: int, seq_len: int, s
     tokens = jax.random.randint(jax.random.key(2), (n, seq_len), 0, config.vocab_size).astype(jnp.int32)
     mask = jnp.ones((n, seq_len), jnp.float32)
     params = tf.init(jax.random.key(3), config)
-    opt = _adamw(5e-4, 0.01)
+    opt = _adamw(5e-4, 0.0, 1e-6)  # the markov experiment's transformers AdamW
     state = opt.init(params)
     data = {"tokens": tokens[:batch], "mask": mask[:batch]}
     step = fit._train_step

@@ -79,8 +79,9 @@ def seed_interval(statistic, *runs, level: float = 0.95, resamples: int = BOOTST
     Returns:
       A :class:`~theory.claims.Interval`: the estimate ``statistic`` on all seeds and the
       ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the resampled statistics. A
-      resample whose statistic is not finite (e.g. every seed drawn had diverged) makes the
-      interval's ends NaN, which no check passes or fails.
+      resample whose statistic is NaN (e.g. every seed drawn had diverged) makes the interval's
+      ends NaN, which no check passes or fails; +-inf (e.g. a target never reached) is an
+      ordinary, extreme value.
 
     With few seeds the percentile bootstrap is narrow: for a plain mean of normal noise its
     coverage at a nominal 95% is about 83% with 5 seeds and 91% with 10 (simulated); more
@@ -110,10 +111,13 @@ def seed_interval(statistic, *runs, level: float = 0.95, resamples: int = BOOTST
         else:
             for j in range(means[0].shape[0]):
                 stats_[lo + j] = float(statistic(*(m[j] for m in means)))
-    if not np.isfinite(stats_).all():
+    qs = [(1 - level) / 2, (1 + level) / 2]
+    if np.isnan(stats_).any():
         low = high = np.nan
+    elif np.isinf(stats_).any():  # e.g. "never reached": order statistics, no interpolation with inf
+        low, high = np.quantile(stats_, qs, method="inverted_cdf")
     else:
-        low, high = np.quantile(stats_, [(1 - level) / 2, (1 + level) / 2])
+        low, high = np.quantile(stats_, qs)
     return Interval(estimate, float(low), float(high), level=level, seeds=n, method="bootstrap")
 
 

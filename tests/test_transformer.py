@@ -116,3 +116,76 @@ def test_tiny_model_learns_a_copy_task():
     out = tf.generate(params, jax.random.key(0), half, length=8, temperature=0.0)
     accuracy = float(np.mean(np.asarray(out[:, 4:]) == np.asarray(half)))
     assert accuracy > 0.95, accuracy  # chance is 1/6
+
+
+# --------------------------------------------------------------------------- the study's architecture
+
+STUDY_TINY = tf.TransformerConfig.study(vocab_size=7, context=8, layers=2, width=16)
+
+
+def test_the_study_architecture_is_a_config_of_the_same_code():
+    c = STUDY_TINY
+    assert (c.heads, c.mlp_ratio, c.norm, c.attn_out, c.final_norm, c.activation, c.bias, c.init) == (
+        1, 1, "post", False, False, "relu", True, "torch")
+    full = tf.TransformerConfig.study()
+    assert (full.layers, full.width) == (4, 128)
+    p = tf.init(jax.random.key(0), c)
+    assert p["config"] == c and "attn_out_LxHxKxD" not in p["blocks"] and "ln_f_scale_D" not in p
+    assert p["blocks"]["qkv_bias_Lx3xHxK"].shape == (2, 3, 1, 16) and p["out_bias_V"].shape == (7,)
+    D, L, V, T = 16, 2, 7, 8
+    # embeddings, then per layer qkv (+ bias), MLP D -> D -> D (+ biases), two LayerNorms; the head (+ bias)
+    assert tf.param_count(p) == V * D + T * D + L * (3 * D * D + 3 * D + 2 * (D * D + D) + 4 * D) + D * V + V
+    # PyTorch's initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), so std 1/sqrt(3 fan_in); embeddings N(0, 1)
+    big = tf.init(jax.random.key(1), tf.TransformerConfig.study())
+    w = np.asarray(big["blocks"]["mlp_in_LxDxF"])
+    assert np.abs(w).max() <= 1 / np.sqrt(128) and np.std(w) == pytest.approx(1 / np.sqrt(3 * 128), rel=0.02)
+    assert np.std(np.asarray(big["embed_VxD"])) == pytest.approx(1.0, rel=0.1)
+    with pytest.raises(ValueError, match="norm"):
+        tf.TransformerConfig(norm="sandwich")
+    with pytest.raises(ValueError, match="activation"):
+        tf.TransformerConfig.study(activation="tanh")
+
+
+def test_post_norm_blocks_end_in_a_layer_norm_and_stay_causal():
+    p = tf.init(jax.random.key(2), STUDY_TINY)
+    tokens = jax.random.randint(jax.random.key(3), (3, 8), 0, 7)
+    h = np.asarray(tf.residual_stream(p, tokens, 1))  # after a post-LN block: unit LayerNorm output
+    np.testing.assert_allclose(h.mean(-1), 0.0, atol=1e-5)
+    np.testing.assert_allclose(h.std(-1), 1.0, rtol=1e-3)
+    a = jnp.array([[1, 2, 3, 4, 5, 6, 0, 1]])
+    b = a.at[0, 5:].set(jnp.array([0, 0, 0]))
+    np.testing.assert_allclose(next_token_log_probs(p, a)[:, :5], next_token_log_probs(p, b)[:, :5], rtol=1e-6)
+    # the forward pass is the hand-written post-LN block (one head, no output projection, ReLU), in numpy
+    blk = {k: np.asarray(v[0], np.float64) for k, v in p["blocks"].items()}
+    x = np.asarray(p["embed_VxD"], np.float64)[np.asarray(a)] + np.asarray(p["pos_TxD"], np.float64)[None, :8]
+    qkv = np.einsum("btd,dshk->btshk", x, blk["qkv_LxDx3xHxK"]) + blk["qkv_bias_Lx3xHxK"]
+    q, k, v = qkv[:, :, 0, 0], qkv[:, :, 1, 0], qkv[:, :, 2, 0]
+    s = np.where(np.tril(np.ones((8, 8), bool)), q @ k.swapaxes(1, 2) / 4.0, -np.inf)
+    att = np.exp(s - s.max(-1, keepdims=True))
+    att /= att.sum(-1, keepdims=True)
+
+    def ln(y, scale, bias):
+        return (y - y.mean(-1, keepdims=True)) / np.sqrt(y.var(-1, keepdims=True) + 1e-5) * scale + bias
+
+    x = ln(x + att @ v, blk["ln1_scale_LxD"], blk["ln1_bias_LxD"])
+    x = ln(x + np.maximum(x @ blk["mlp_in_LxDxF"] + blk["mlp_in_bias_LxF"], 0) @ blk["mlp_out_LxFxD"]
+           + blk["mlp_out_bias_LxD"], blk["ln2_scale_LxD"], blk["ln2_bias_LxD"])
+    np.testing.assert_allclose(tf.residual_stream(p, a, 1), x, rtol=2e-4, atol=2e-5)
+
+
+def test_the_config_rides_along_through_optimizers_vmap_and_saving():
+    from synthetic import store
+
+    p = tf.init(jax.random.key(4), STUDY_TINY)
+    opt = optax.sgd(1e-3)
+    grads = jax.grad(lambda q: jnp.sum(tf.forward(q, jnp.zeros((1, 8), jnp.int32))))(p)
+    updates, _ = opt.update(grads, opt.init(p), p)
+    q = optax.apply_updates(p, updates)
+    assert q["config"] == STUDY_TINY and len(jax.tree.leaves(q)) == len(jax.tree.leaves(p))
+    stacked = jax.tree.map(lambda *a: jnp.stack(a), p, q)
+    out = jax.vmap(lambda r: tf.forward(r, jnp.zeros((1, 8), jnp.int32)))(stacked)
+    assert out.shape == (2, 1, 8, 7)
+    flat = store.flatten_tree(p)
+    assert "config" not in " ".join(flat)
+    back = store.unflatten_tree(flat, jax.eval_shape(lambda k: tf.init(k, STUDY_TINY), jax.random.key(0)))
+    np.testing.assert_array_equal(tf.forward(back, jnp.ones((1, 8), jnp.int32)), tf.forward(p, jnp.ones((1, 8), jnp.int32)))

@@ -70,6 +70,11 @@ class Interval:
     def finite(self) -> bool:
         return all(math.isfinite(x) for x in (self.estimate, self.low, self.high))
 
+    @property
+    def defined(self) -> bool:
+        """No end is NaN (an infinite end, e.g. a target never reached, is a value)."""
+        return not any(math.isnan(x) for x in (self.estimate, self.low, self.high))
+
     def text(self, fmt: str = ".3g") -> str:
         """``"0.0227 [0.0031, 0.041]"``: the estimate and its interval."""
         return f"{self.estimate:{fmt}} [{self.low:{fmt}}, {self.high:{fmt}}]"
@@ -101,9 +106,9 @@ class Check:
 
     @property
     def verdict(self) -> str:
-        """``pass`` / ``fail`` / ``inconclusive`` (a non-finite interval is inconclusive)."""
+        """``pass`` / ``fail`` / ``inconclusive`` (an interval with a NaN end is inconclusive)."""
         iv = self.interval
-        if not iv.finite:
+        if not iv.defined:
             return "inconclusive"
         if self.better == "above":
             return "pass" if iv.low > self.threshold else "fail" if iv.high <= self.threshold else "inconclusive"

@@ -2,16 +2,17 @@
 
 Sequences of states ``0..n_states-1`` from three chains, each tied to a block of states:
 the retain chain on ``{0,1,2}``, forget chain 1 on ``{3,4,5}``, forget chain 2 on ``{6,7,8}``.
-A chain moves to a state of its block with probability ``stay`` (0.8, uniform inside the
-block) and leaks ``1 - stay`` uniformly to the other states; the initial state follows the
-same law. Defaults: length 20, 10000 retain, 5000 forget-1 and 5000 forget-2 sequences, the
-first 80% of each set for training and the rest for testing; ``forget2_length = 5`` gives the
-short-answer variant (sequences padded to ``length`` with token 0 and a 0 mask).
-
-Note: as specified, a chain's next-state law does not depend on the current state (every
-row of its transition matrix is the same), so given the chain the tokens are i.i.d.; a model
-must still tell the chains apart from the prefix. :func:`transition_matrix` takes any block
-and leak, so a state-dependent law is a different ``stay`` per row away.
+As in the study, from a state *inside* its block a chain moves to a state of the block with
+probability ``stay`` (0.8, uniform inside the block) and leaks ``1 - stay`` uniformly to the
+other states; from a state *outside* its block it moves uniformly to any of the
+``n_states`` states (``outside="uniform"``, the default). The initial state follows the
+block law (``stay / |B|`` on each block state, ``(1 - stay) / (V - |B|)`` elsewhere; see
+:func:`initial_law`). With the defaults about 62% of the tokens of a length-20 sequence lie
+in its chain's block (about 38% outside). ``outside="block"`` gives every row the block law
+instead (the next state then does not depend on the current one). Defaults: length 20, 10000
+retain, 5000 forget-1 and 5000 forget-2 sequences, the first 80% of each set for training
+and the rest for testing; ``forget2_length = 5`` gives the short-answer variant (sequences
+padded to ``length`` with token 0 and a 0 mask).
 
 Everything is explicit: :func:`make_markov_data` takes a key and a :class:`MarkovConfig`
 and returns arrays; :func:`true_next_log_probs` gives the exact next-token law of each
@@ -33,6 +34,7 @@ __all__ = [
     "Sequences",
     "MarkovData",
     "transition_matrix",
+    "initial_law",
     "chain_matrices",
     "sample_chain",
     "make_markov_data",
@@ -43,9 +45,13 @@ __all__ = [
     "FORGET2",
 ]
 
-DATA_VERSION = "inverse-cdf-1"
-"""Names the sampler of :func:`sample_chain`; part of saved models' configs, so a change to
-how sequences are drawn from a key never reuses models trained on the old draws."""
+DATA_VERSION = "study-rows-1"
+"""Names the sampler of :func:`sample_chain` and the chains' laws; part of saved models'
+configs, so a change to how sequences are drawn from a key never reuses models trained on
+the old draws."""
+
+OUTSIDE = ("uniform", "block")
+"""Allowed values of ``outside``: the law of a row of a state outside the chain's block."""
 
 RETAIN, FORGET1, FORGET2 = 0, 1, 2
 """Chain ids (index into :func:`chain_matrices`)."""
@@ -64,6 +70,7 @@ class MarkovConfig:
     n_forget1: int = 5000
     n_forget2: int = 5000
     train_fraction: float = 0.8
+    outside: str = "uniform"
 
     def __post_init__(self):
         object.__setattr__(self, "blocks", tuple(tuple(int(s) for s in b) for b in self.blocks))
@@ -80,6 +87,7 @@ class MarkovConfig:
             raise ValueError(f"stay must be in (0, 1), got {self.stay!r}")
         if not (0.0 < self.train_fraction < 1.0):
             raise ValueError(f"train_fraction must be in (0, 1), got {self.train_fraction!r}")
+        _check_outside(self.outside)
 
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)
@@ -87,21 +95,40 @@ class MarkovConfig:
         return d
 
 
-def transition_matrix(block, n_states: int, stay: float) -> np.ndarray:
+def _check_outside(outside) -> None:
+    if not isinstance(outside, str) or outside not in OUTSIDE:
+        raise ValueError(f"outside must be one of {', '.join(map(repr, OUTSIDE))}, got {outside!r}")
+
+
+def initial_law(block, n_states: int, stay: float) -> np.ndarray:
+    """``(n_states,)``: the block law, ``stay / |block|`` on each state of the block and
+    ``(1 - stay) / (n_states - |block|)`` on each other state (the initial state's law)."""
+    block = list(block)
+    law = np.full(n_states, (1.0 - stay) / (n_states - len(block)))
+    law[block] = stay / len(block)
+    return law
+
+
+def transition_matrix(block, n_states: int, stay: float, outside: str = "uniform") -> np.ndarray:
     """The ``(n_states, n_states)`` transition matrix of the chain tied to ``block``.
 
-    Every row puts ``stay / |block|`` on each state of the block and
-    ``(1 - stay) / (n_states - |block|)`` on each other state.
+    The row of a state of the block is the block law (:func:`initial_law`): ``stay / |block|``
+    on each state of the block and ``(1 - stay) / (n_states - |block|)`` on each other state.
+    The row of a state outside the block is uniform, ``1 / n_states`` on every state
+    (``outside="uniform"``, the SimNPO study), or the block law too (``outside="block"``).
     """
-    block = list(block)
-    row = np.full(n_states, (1.0 - stay) / (n_states - len(block)))
-    row[block] = stay / len(block)
-    return np.tile(row, (n_states, 1))
+    _check_outside(outside)
+    law = initial_law(block, n_states, stay)
+    if outside == "block":
+        return np.tile(law, (n_states, 1))
+    mat = np.full((n_states, n_states), 1.0 / n_states)
+    mat[list(block)] = law
+    return mat
 
 
 def chain_matrices(config: MarkovConfig) -> np.ndarray:
     """``(3, V, V)``: transition matrices of the retain, forget-1 and forget-2 chains."""
-    return np.stack([transition_matrix(b, config.n_states, config.stay) for b in config.blocks])
+    return np.stack([transition_matrix(b, config.n_states, config.stay, config.outside) for b in config.blocks])
 
 
 def sample_chain(key: jax.Array, matrix_VxV, initial_V, n: int, length: int) -> np.ndarray:
@@ -177,8 +204,9 @@ def make_markov_data(key: jax.Array, config: MarkovConfig = MarkovConfig()) -> M
         ("forget2", FORGET2, config.n_forget2, config.forget2_length),
     )
     for (name, chain, n, length), k in zip(spec, jax.random.split(key, 3)):
-        # The initial state follows the same law as a transition (every row is that law).
-        toks = np.asarray(sample_chain(k, mats[chain], mats[chain][config.blocks[chain][0]], n, length))
+        # The initial state follows the block law (not a row: rows outside the block differ).
+        init = initial_law(config.blocks[chain], config.n_states, config.stay)
+        toks = np.asarray(sample_chain(k, mats[chain], init, n, length))
         tokens = np.zeros((n, config.length), np.int32)
         tokens[:, :length] = toks
         mask = np.zeros((n, config.length), np.float32)

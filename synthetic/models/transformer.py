@@ -1,8 +1,19 @@
 """A small decoder-only transformer in plain JAX, and its loss inputs for the engine.
 
-The model of the SimNPO synthetic study (Fan et al. 2024, arXiv:2410.07163): token and learned position
-embeddings, ``layers`` pre-LayerNorm blocks (causal multi-head self-attention, then a GELU
-MLP, each in a residual branch), a final LayerNorm and an untied output projection.
+Token and learned position embeddings, ``layers`` blocks (causal self-attention, then an MLP,
+each in a residual branch) and an untied output projection. One code, two architectures, set
+by :class:`TransformerConfig` (a config switch, not a copy):
+
+* the default, GPT-2 style: pre-LayerNorm blocks, multi-head attention with an output
+  projection, a GELU MLP of 4x the width, a final LayerNorm, GPT-2's initialisation;
+* :meth:`TransformerConfig.study`, the model of the SimNPO synthetic study's code (Fan et al.
+  2024, arXiv:2410.07163): post-LayerNorm blocks (LayerNorm after each residual add), one
+  attention head over the full width and no attention output projection, a width -> width
+  ReLU MLP, no final LayerNorm, biases on every linear map, PyTorch's default initialisation.
+
+The parameters carry their config (a static pytree node under the key ``"config"``, no
+leaves), so every function reads the architecture from ``params`` and optimizers, ``vmap``
+and saving see only the arrays.
 
 * :func:`init` ``(key, config) -> params``: a plain dict of float32 arrays whose names carry
   their shapes (nanodo style: ``embed_VxD``; block weights are stacked over the layer axis
@@ -56,7 +67,7 @@ DTYPE = jnp.float32
 
 @dataclasses.dataclass(frozen=True)
 class TransformerConfig:
-    """Shape of the transformer (hashable, so it can be a static jit argument).
+    """Shape and architecture of the transformer (hashable, so it can be a static jit argument).
 
     Attributes:
       vocab_size: ``V``, number of token values.
@@ -65,6 +76,17 @@ class TransformerConfig:
       width: ``D``, the residual width; divisible by ``heads``.
       heads: ``H``, attention heads (head size ``D / H``).
       mlp_ratio: the MLP's hidden width is ``mlp_ratio * D``.
+      norm: ``"pre"`` (LayerNorm at the input of each branch) or ``"post"`` (after each
+        residual add).
+      attn_out: whether the attention has an output projection (without one, the heads'
+        outputs are concatenated straight into the residual stream).
+      final_norm: whether a LayerNorm precedes the output projection.
+      activation: the MLP's, ``"gelu"`` or ``"relu"``.
+      bias: biases on the query/key/value maps and the output projection too (the MLP
+        always has them).
+      init: ``"gpt2"`` (N(0, 0.02) weights, residual outputs scaled by 1/sqrt(2L), zero
+        biases) or ``"torch"`` (PyTorch's defaults: linear weights and biases
+        U(-1/sqrt(fan_in), 1/sqrt(fan_in)), embeddings N(0, 1)).
     """
 
     vocab_size: int = 10
@@ -73,12 +95,32 @@ class TransformerConfig:
     width: int = 128
     heads: int = 4
     mlp_ratio: int = 4
+    norm: str = "pre"
+    attn_out: bool = True
+    final_norm: bool = True
+    activation: str = "gelu"
+    bias: bool = False
+    init: str = "gpt2"
 
     def __post_init__(self):
         for name in ("vocab_size", "context", "layers", "width", "heads", "mlp_ratio"):
             check_int(getattr(self, name), name, 2 if name in ("vocab_size", "context") else 1)
         if self.width % self.heads:
             raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
+        for name, allowed in (("norm", ("pre", "post")), ("activation", ("gelu", "relu")), ("init", ("gpt2", "torch"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        for name in ("attn_out", "final_norm", "bias"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+
+    @classmethod
+    def study(cls, vocab_size: int = 10, context: int = 20, **overrides) -> "TransformerConfig":
+        """The SimNPO study's model: 4 post-LN layers of width 128, one head, no attention
+        output projection, a 128 -> 128 ReLU MLP, no final LayerNorm, PyTorch initialisation."""
+        fields = dict(vocab_size=vocab_size, context=context, layers=4, width=128, heads=1, mlp_ratio=1, norm="post",
+                      attn_out=False, final_norm=False, activation="relu", bias=True, init="torch")
+        return cls(**{**fields, **overrides})
 
     @property
     def head_dim(self) -> int:
@@ -88,46 +130,83 @@ class TransformerConfig:
         return dataclasses.asdict(self)
 
 
+jax.tree_util.register_static(TransformerConfig)  # params["config"]: in the treedef, never a leaf
+
+
+def _shapes(config: TransformerConfig) -> dict:
+    """Every weight's shape, by its name in the parameter tree (``blocks/...`` stacked over L)."""
+    V, T, L, D, H = config.vocab_size, config.context, config.layers, config.width, config.heads
+    K, F = D // H, config.mlp_ratio * D
+    shapes = {"embed_VxD": (V, D), "pos_TxD": (T, D), "blocks/qkv_LxDx3xHxK": (L, D, 3, H, K)}
+    if config.bias:
+        shapes["blocks/qkv_bias_Lx3xHxK"] = (L, 3, H, K)
+    if config.attn_out:
+        shapes["blocks/attn_out_LxHxKxD"] = (L, H, K, D)
+    shapes.update({"blocks/mlp_in_LxDxF": (L, D, F), "blocks/mlp_in_bias_LxF": (L, F),
+                   "blocks/mlp_out_LxFxD": (L, F, D), "blocks/mlp_out_bias_LxD": (L, D), "out_DxV": (D, V)})
+    if config.bias:
+        shapes["out_bias_V"] = (V,)
+    return shapes
+
+
+def _fan_in(name: str, config: TransformerConfig) -> int:
+    D, F = config.width, config.mlp_ratio * config.width
+    return {"blocks/attn_out_LxHxKxD": D, "blocks/mlp_out_LxFxD": F, "blocks/mlp_out_bias_LxD": F}.get(name, D)
+
+
 def init(key: jax.Array, config: TransformerConfig) -> dict:
-    """Random float32 parameters: N(0, 0.02) weights, residual outputs scaled by 1/sqrt(2L)
-    (GPT-2's initialisation), zero biases, unit LayerNorm scales."""
+    """Random float32 parameters, by ``config.init``: ``"gpt2"``, N(0, 0.02) weights with
+    residual outputs scaled by 1/sqrt(2L), zero biases; ``"torch"``, PyTorch's defaults (linear
+    weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)), embeddings N(0, 1)). LayerNorm
+    scales start at one and biases at zero."""
     if not isinstance(config, TransformerConfig):
         raise ValueError(f"config must be a TransformerConfig, got {type(config).__name__}")
-    V, T, L, D, H = config.vocab_size, config.context, config.layers, config.width, config.heads
-    F = config.mlp_ratio * D
-    k = jax.random.split(key, 6)
-    std, out_std = 0.02, 0.02 / math.sqrt(2 * L)
-    shapes = {"embed_VxD": (V, D), "pos_TxD": (T, D), "qkv": (L, D, 3, H, D // H), "attn_out": (L, H, D // H, D),
-              "mlp_in": (L, D, F), "mlp_out": (L, F, D), "out_DxV": (D, V)}
-    keys = [k[0], k[1], k[2], k[3], k[4], k[5], jax.random.fold_in(key, 7)]
+    L, D = config.layers, config.width
+    shapes = _shapes(config)
     # One compiled program draws every weight, flat: the same numbers as normal(key, shape) (the
     # counters are the flat indices), and far quicker to compile than one sampler per shape.
-    # The scaling stays outside, so the rounding is that of the eager draws.
-    draws = _draw_normals(jnp.stack(keys), tuple(math.prod(shape) for shape in shapes.values()))
-    w = {name: draw.reshape(shape) for (name, shape), draw in zip(shapes.items(), draws)}
-    return {
-        "embed_VxD": std * w["embed_VxD"],
-        "pos_TxD": std * w["pos_TxD"],
-        "blocks": {
-            "ln1_scale_LxD": jnp.ones((L, D), DTYPE),
-            "ln1_bias_LxD": jnp.zeros((L, D), DTYPE),
-            "qkv_LxDx3xHxK": std * w["qkv"],
-            "attn_out_LxHxKxD": out_std * w["attn_out"],
-            "ln2_scale_LxD": jnp.ones((L, D), DTYPE),
-            "ln2_bias_LxD": jnp.zeros((L, D), DTYPE),
-            "mlp_in_LxDxF": std * w["mlp_in"],
-            "mlp_in_bias_LxF": jnp.zeros((L, F), DTYPE),
-            "mlp_out_LxFxD": out_std * w["mlp_out"],
-            "mlp_out_bias_LxD": jnp.zeros((L, D), DTYPE),
-        },
-        "ln_f_scale_D": jnp.ones((D,), DTYPE),
-        "ln_f_bias_D": jnp.zeros((D,), DTYPE),
-        "out_DxV": std * w["out_DxV"],
-    }
+    # The scaling stays outside, so the rounding is that of the eager draws. (The GPT-2 keys are
+    # those the model had before the architecture switches, so its numbers are unchanged.)
+    gpt2_order = ("embed_VxD", "pos_TxD", "blocks/qkv_LxDx3xHxK", "blocks/attn_out_LxHxKxD", "blocks/mlp_in_LxDxF",
+                  "blocks/mlp_out_LxFxD", "out_DxV")
+    k = jax.random.split(key, 6)
+    gpt2_keys = dict(zip(gpt2_order, [k[0], k[1], k[2], k[3], k[4], k[5], jax.random.fold_in(key, 7)]))
+    names = list(shapes)
+    keys = [gpt2_keys.get(n, jax.random.fold_in(key, 100 + i)) for i, n in enumerate(names)]
+    sizes = tuple(math.prod(shapes[n]) for n in names)
+    draws = _draw_normals(jnp.stack(keys), sizes, "normal")
+    if config.init == "torch":  # linear maps uniform, embeddings normal
+        uniform = _draw_normals(jnp.stack(keys), sizes, "uniform")
+        draws = [d if n in ("embed_VxD", "pos_TxD") else u for n, d, u in zip(names, draws, uniform)]
+    w = {n: d.reshape(shapes[n]) for n, d in zip(names, draws)}
+    if config.init == "torch":
+        p = {n: (w[n] if n in ("embed_VxD", "pos_TxD") else w[n] / math.sqrt(_fan_in(n, config))) for n in names}
+    else:
+        std, out_std = 0.02, 0.02 / math.sqrt(2 * L)
+        residual = ("blocks/attn_out_LxHxKxD", "blocks/mlp_out_LxFxD")
+        p = {n: (jnp.zeros(shapes[n], DTYPE) if "bias" in n else (out_std if n in residual else std) * w[n])
+             for n in names}
+    norms = ("ln1", "ln2")
+    for ln in norms:
+        p[f"blocks/{ln}_scale_LxD"] = jnp.ones((L, D), DTYPE)
+        p[f"blocks/{ln}_bias_LxD"] = jnp.zeros((L, D), DTYPE)
+    params = {"config": config, "blocks": {}}
+    for n, v in p.items():
+        if n.startswith("blocks/"):
+            params["blocks"][n[len("blocks/"):]] = v
+        else:
+            params[n] = v
+    if config.final_norm:
+        params["ln_f_scale_D"] = jnp.ones((D,), DTYPE)
+        params["ln_f_bias_D"] = jnp.zeros((D,), DTYPE)
+    return params
 
 
-@functools.partial(jax.jit, static_argnums=1)
-def _draw_normals(keys, sizes):
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _draw_normals(keys, sizes, law="normal"):
+    """Standard normal draws, or uniform on [-1, 1) for ``law="uniform"``, one per key and size."""
+    if law == "uniform":
+        return [jax.random.uniform(key, (n,), DTYPE, -1.0, 1.0) for key, n in zip(keys, sizes)]
     return [jax.random.normal(key, (n,), DTYPE) for key, n in zip(keys, sizes)]
 
 
@@ -146,7 +225,7 @@ def matmul_flops_per_token(config: TransformerConfig, seq_len: int) -> dict:
     """
     D, L, V = config.width, config.layers, config.vocab_size
     F = config.mlp_ratio * D
-    dense = 2 * (L * (3 * D * D + D * D + 2 * D * F) + D * V)
+    dense = 2 * (L * (3 * D * D + (D * D if config.attn_out else 0) + 2 * D * F) + D * V)
     attention = 2 * 2 * L * seq_len * D
     return {"dense": dense, "attention": attention}
 
@@ -164,9 +243,12 @@ def _layer_norm(x, scale, bias, eps=1e-5):
 
 
 def _block(config: TransformerConfig, x_BxTxD, p):
-    T = x_BxTxD.shape[1]
-    h_BxTxD = _layer_norm(x_BxTxD, p["ln1_scale_LxD"], p["ln1_bias_LxD"])
+    B, T, D = x_BxTxD.shape
+    pre = config.norm == "pre"
+    h_BxTxD = _layer_norm(x_BxTxD, p["ln1_scale_LxD"], p["ln1_bias_LxD"]) if pre else x_BxTxD
     qkv_BxTx3xHxK = jnp.einsum("btd,dshk->btshk", h_BxTxD, p["qkv_LxDx3xHxK"])
+    if config.bias:
+        qkv_BxTx3xHxK = qkv_BxTx3xHxK + p["qkv_bias_Lx3xHxK"][None, None]
     q_BxTxHxK, k_BxTxHxK, v_BxTxHxK = (qkv_BxTx3xHxK[:, :, i] for i in range(3))
     att_BxHxTxT = jnp.einsum("bqhk,bshk->bhqs", q_BxTxHxK, k_BxTxHxK) / jnp.sqrt(
         jnp.asarray(config.head_dim, DTYPE)
@@ -175,11 +257,20 @@ def _block(config: TransformerConfig, x_BxTxD, p):
     att_BxHxTxT = jnp.where(causal_TxT[None, None], att_BxHxTxT, jnp.asarray(-1e30, DTYPE))
     att_BxHxTxT = jax.nn.softmax(att_BxHxTxT, axis=-1)
     o_BxTxHxK = jnp.einsum("bhqs,bshk->bqhk", att_BxHxTxT, v_BxTxHxK)
-    x_BxTxD = x_BxTxD + jnp.einsum("bthk,hkd->btd", o_BxTxHxK, p["attn_out_LxHxKxD"])
-    h_BxTxD = _layer_norm(x_BxTxD, p["ln2_scale_LxD"], p["ln2_bias_LxD"])
+    if config.attn_out:
+        x_BxTxD = x_BxTxD + jnp.einsum("bthk,hkd->btd", o_BxTxHxK, p["attn_out_LxHxKxD"])
+    else:
+        x_BxTxD = x_BxTxD + o_BxTxHxK.reshape(B, T, D)
+    if not pre:
+        x_BxTxD = _layer_norm(x_BxTxD, p["ln1_scale_LxD"], p["ln1_bias_LxD"])
+    h_BxTxD = _layer_norm(x_BxTxD, p["ln2_scale_LxD"], p["ln2_bias_LxD"]) if pre else x_BxTxD
     h_BxTxF = h_BxTxD @ p["mlp_in_LxDxF"]
-    h_BxTxF = jax.nn.gelu(h_BxTxF + _lead(p["mlp_in_bias_LxF"], h_BxTxF))
-    return x_BxTxD + h_BxTxF @ p["mlp_out_LxFxD"] + _lead(p["mlp_out_bias_LxD"], x_BxTxD)
+    h_BxTxF = h_BxTxF + _lead(p["mlp_in_bias_LxF"], h_BxTxF)
+    h_BxTxF = jax.nn.gelu(h_BxTxF) if config.activation == "gelu" else jax.nn.relu(h_BxTxF)
+    x_BxTxD = x_BxTxD + h_BxTxF @ p["mlp_out_LxFxD"] + _lead(p["mlp_out_bias_LxD"], x_BxTxD)
+    if not pre:
+        x_BxTxD = _layer_norm(x_BxTxD, p["ln2_scale_LxD"], p["ln2_bias_LxD"])
+    return x_BxTxD
 
 
 def _check_tokens(tokens, config: TransformerConfig, name: str = "tokens_BxT") -> None:
@@ -193,7 +284,10 @@ def _check_tokens(tokens, config: TransformerConfig, name: str = "tokens_BxT") -
 
 
 def _config_of(params) -> TransformerConfig:
-    """Recover the config from the parameter shapes (so callers need not pass it)."""
+    """The config the parameters carry (:func:`init` stores it); for a bare dict of the
+    default architecture's arrays, recovered from their shapes."""
+    if "config" in params:
+        return params["config"]
     V, D = params["embed_VxD"].shape
     T = params["pos_TxD"].shape[0]
     L, _, _, H, _ = params["blocks"]["qkv_LxDx3xHxK"].shape
@@ -220,8 +314,12 @@ def forward(params: dict, tokens_BxT: jax.Array) -> jax.Array:
     """Logits ``(B, T, V)``: position ``t`` predicts token ``t+1`` from tokens ``<= t``."""
     config, x_BxTxD = _embed(params, tokens_BxT)
     x_BxTxD = _run_blocks(config, x_BxTxD, params["blocks"])
-    x_BxTxD = _layer_norm(x_BxTxD, params["ln_f_scale_D"], params["ln_f_bias_D"])
-    return x_BxTxD @ params["out_DxV"]
+    if config.final_norm:
+        x_BxTxD = _layer_norm(x_BxTxD, params["ln_f_scale_D"], params["ln_f_bias_D"])
+    logits_BxTxV = x_BxTxD @ params["out_DxV"]
+    if config.bias:
+        logits_BxTxV = logits_BxTxV + _lead(params["out_bias_V"], logits_BxTxV)
+    return logits_BxTxV
 
 
 def residual_stream(params: dict, tokens_BxT: jax.Array, layer: int) -> jax.Array:

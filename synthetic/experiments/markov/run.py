@@ -1,21 +1,23 @@
-"""The ``markov`` experiment: GA vs NPO vs SimNPO on a transformer, mixture-of-Markov-chains data.
+"""The ``markov`` experiment: the SimNPO study's Markov-chain setting, both cases, on the engine.
 
-The SimNPO synthetic study (Fan et al. 2024, arXiv:2410.07163) on the transformer of
-:mod:`synthetic.models.transformer`, with the question of the paper's sections 2.1 and 3
-(does GA collapse, and does NPO diverge only logarithmically, Theorem 2) asked of it:
+The SimNPO synthetic study (Fan et al. 2024, arXiv:2410.07163), as its public code runs it
+(:mod:`.config`), with the question of the paper's sections 2.1 and 3 asked of it too:
 
-1. Data (:mod:`synthetic.data.markov`); a reference model trained on retain + forget-1 (the
-   SimNPO script; ``reference_forget2=True`` adds forget-2) and a retrained model on retain
-   only, AdamW (:func:`synthetic.engine.train`), saved and reused by config and code version
-   when a ``model_dir`` is given.
-2. The study's 50-step runs: every method of ``methods`` x ``seeds`` from the reference as ONE
-   engine call (:func:`synthetic.engine.unlearn`), AdamW lr 5e-4, batch 4, beta 1, forget set
-   = forget-1 + forget-2 training sequences; metrics at every step on fixed evaluation subsets
-   of ``n_eval`` test sequences per set.
-3. Long runs for the divergence laws: GA and NPO at several betas, plain full-batch gradient
-   descent (Theorem 2's optimizer) on ``n_forget`` forget-1 training sequences, metrics at
-   log-spaced steps; ``||theta_t - theta_ref||`` and the forget NLL are fitted against ``t`` and
-   ``log t`` (least squares on ``t`` in ``[steps/fit_decades_from, steps]``).
+1. Data (:mod:`synthetic.data.markov`) of both cases; a reference model per case (B: retain +
+   forget-1; A: retain + forget-1 + short forget-2) and one retrained model (retain only),
+   trained with the ``transformers`` AdamW (:func:`synthetic.optim.transformers_adamw`) and
+   saved and reused by config and code version when a ``model_dir`` is given.
+2. Per case, the study's 50-step runs: NPO and SimNPO (``methods``) x ``seeds`` from the
+   case's reference as ONE engine call (:func:`synthetic.engine.unlearn`), the same AdamW at
+   lr 5e-4, batch 4, beta 1, the forget set = forget-1 + forget-2 training sequences; at every
+   step the per-token KL to the **true chains** (the study's metric) and to the retrained model
+   on the evaluation sets (``n_eval`` test sequences of retain, forget-1, forget-2; ``None``:
+   all of them). Then the collapse curves: all eight methods in case B, scored every
+   ``eval_every`` steps on a smaller evaluation set.
+3. Long runs for the divergence laws (case B's reference): GA and NPO at several betas, plain
+   full-batch gradient descent (Theorem 2's optimizer) on ``n_forget`` forget-1 training
+   sequences, metrics at log-spaced steps; ``||theta_t - theta_ref||`` and the forget NLL are
+   fitted against ``t`` and ``log t`` (least squares on ``t`` in ``[steps/fit_decades_from, steps]``).
 
 :func:`run_markov` returns plain arrays (keys in its docstring). Nothing here prints or
 writes files, except the model cache under ``model_dir``.
@@ -36,9 +38,10 @@ import optax
 from synthetic import engine, store
 from synthetic.analysis import fit_laws
 from synthetic.data import markov
-from synthetic.experiments.markov.config import data_config
+from synthetic.experiments.markov.config import case_data_config, reference_parts
 from synthetic.models import transformer as tf
 from synthetic.models.logistic import take_label
+from synthetic.optim import transformers_adamw
 from synthetic.pipeline import SGD
 from theory.methods import get_method
 from theory.objectives import kl_divergence
@@ -48,33 +51,36 @@ __all__ = ["METRICS", "GROUPS", "train_lm", "fit_or_load", "eval_sets", "markov_
 F32 = jnp.float32
 GROUPS = ("retain", "forget1", "forget2")
 METRICS = (
-    "kl_retr_retain", "kl_retr_forget", "kl_retr_forget1", "kl_retr_forget2",
-    "kl_true_retain", "kl_true_forget", "kl_true_forget1", "kl_true_forget2",
-    "param_distance", "forget_nll", "forget1_nll", "forget2_nll", "forget_train_nll",
+    "kl_true_retain", "kl_true_forget1", "kl_true_forget2",
+    "kl_retr_retain", "kl_retr_forget1", "kl_retr_forget2",
+    "param_distance", "forget1_nll", "forget2_nll", "forget_train_nll",
 )  # fmt: skip
-"""What :func:`markov_metrics` records at each evaluation."""
+"""What :func:`markov_metrics` records at each evaluation: per-token KL(P_true || pi_theta) and
+KL(pi_retr || pi_theta) on each evaluation set, ``||theta - theta_ref||_2``, the per-token NLL
+of each forget test set and of the probe (forget training sequences of the long runs)."""
 
 
 # --------------------------------------------------------------------------- training
 
 
 @functools.lru_cache(maxsize=None)
-def _adamw(learning_rate: float, weight_decay: float) -> optax.GradientTransformation:
+def _adamw(learning_rate: float, weight_decay: float, eps: float) -> optax.GradientTransformation:
     # One object per setting, so the jitted training step compiles once per model shape.
-    return optax.adamw(learning_rate, weight_decay=weight_decay)
+    return transformers_adamw(learning_rate, weight_decay=weight_decay, eps=eps)
 
 
 @functools.lru_cache(maxsize=None)
-def _adamw_injected(weight_decay: float) -> optax.GradientTransformation:
+def _adamw_injected(weight_decay: float, eps: float) -> optax.GradientTransformation:
     # The unlearning runs' AdamW; the engine injects each setting's learning rate.
-    return optax.inject_hyperparams(optax.adamw)(learning_rate=1.0, weight_decay=weight_decay)
+    return optax.inject_hyperparams(transformers_adamw)(learning_rate=1.0, weight_decay=weight_decay, eps=eps)
 
 
 def train_lm(key, model: tf.TransformerConfig, data: markov.Sequences, train: dict,
              progress: Callable[[str], None] = lambda msg: None):
     """Train a transformer from scratch on ``data`` (next-token NLL over the scored tokens).
 
-    ``train``: ``learning_rate``, ``batch_size``, ``epochs``, ``weight_decay`` (AdamW).
+    ``train``: ``learning_rate``, ``batch_size``, ``epochs``, and optionally ``weight_decay``
+    (default 0) and ``eps`` (default 1e-6) of the ``transformers`` AdamW.
     Returns ``(params, losses)`` (see :func:`synthetic.engine.train`).
     """
     if data.tokens.shape[1] > model.context:
@@ -82,7 +88,7 @@ def train_lm(key, model: tf.TransformerConfig, data: markov.Sequences, train: di
     k_init, k_data = jax.random.split(key)
     return engine.train(
         k_data, tf.init(k_init, model), tf.next_token_nll, {"tokens": data.tokens, "mask": np.asarray(data.mask, np.float32)},
-        _adamw(float(train["learning_rate"]), float(train["weight_decay"])),
+        _adamw(float(train["learning_rate"]), float(train.get("weight_decay", 0.0)), float(train.get("eps", 1e-6))),
         batch_size=train["batch_size"], epochs=train["epochs"], progress=progress,
     )  # fmt: skip
 
@@ -106,51 +112,65 @@ def fit_or_load(folder: Optional[Path], name: str, config: dict, model: tf.Trans
 
 
 def _train_models(config, data, model_dir, progress):
+    """``({case: reference}, retrained, {name: losses})``: one reference per case, one retrained
+    model (retain only; the retain data are the same in both cases)."""
     model = tf.TransformerConfig(**config["model"])
     key = jax.random.key(config["model_seed"])
-    ref_parts = [data.retain_train, data.forget1_train] + ([data.forget2_train] if config["reference_forget2"] else [])
-    ref_set = markov.Sequences.concat(ref_parts)
     # DATA_VERSION names the sampler, so a change to it invalidates saved models.
     base = {"data_version": markov.DATA_VERSION, "data": config["data"], "data_seed": config["data_seed"],
             "model": config["model"], "train": config["train"], "model_seed": config["model_seed"]}
-    ref_cfg = {**base, "trained_on": "retain+forget1" + ("+forget2" if config["reference_forget2"] else "")}
-    retr_cfg = {**base, "trained_on": "retain"}
-    ref, ref_losses = fit_or_load(
-        model_dir, "markov_reference", ref_cfg, model,
-        lambda: train_lm(jax.random.fold_in(key, 0), model, ref_set, config["train"], lambda m: progress(f"reference {m}")),
+    refs, losses = {}, {}
+    for case in config["cases"]:
+        parts = reference_parts(case)
+        train_set = markov.Sequences.concat([getattr(data[case], f"{p}_train") for p in parts])
+        cfg = {**base, "trained_on": "+".join(parts),
+               "forget2_length": int(data[case].forget2_train.mask.sum(axis=1).max()) if "forget2" in parts else None}
+        refs[case], losses[f"ref_{case}"] = fit_or_load(
+            model_dir, f"markov_reference_{case}", cfg, model,
+            lambda: train_lm(jax.random.fold_in(key, 0), model, train_set, config["train"],
+                             lambda m, case=case: progress(f"reference {case} {m}")),
+            progress,
+        )  # fmt: skip
+    retain = data[config["cases"][0]].retain_train
+    retr, losses["retr"] = fit_or_load(
+        model_dir, "markov_retrained", {**base, "trained_on": "retain"}, model,
+        lambda: train_lm(jax.random.fold_in(key, 1), model, retain, config["train"], lambda m: progress(f"retrained {m}")),
         progress,
     )  # fmt: skip
-    retr, retr_losses = fit_or_load(
-        model_dir, "markov_retrained", retr_cfg, model,
-        lambda: train_lm(jax.random.fold_in(key, 1), model, data.retain_train, config["train"], lambda m: progress(f"retrained {m}")),
-        progress,
-    )  # fmt: skip
-    return ref, retr, ref_losses, retr_losses
+    return refs, retr, losses
 
 
 # --------------------------------------------------------------------------- metrics
 
 
-def eval_sets(retain: markov.Sequences, forget1: markov.Sequences, forget2: markov.Sequences, n: int, retr_params,
+def eval_sets(retain: markov.Sequences, forget1: markov.Sequences, forget2: markov.Sequences, n, retr_params,
               true_log_probs_fn, probe: markov.Sequences) -> dict:
-    """Fixed evaluation subsets: the first ``n`` test sequences of each set, pooled.
+    """Fixed evaluation sets: the first ``n = (n_retain, n_forget1, n_forget2)`` test sequences
+    of each set (``n=None``: all of them; an int: that many of each), pooled.
 
-    Returns ``tokens (3n, T)``; ``group (3, 3n, T-1)`` masks of each group's scored positions
-    (retain, forget-1, forget-2); ``retr_logp``, ``true_logp (3n, T-1, V)``: the retrained model's
+    Returns ``tokens (N, T)``; ``group (3, N, T-1)`` masks of each group's scored positions
+    (retain, forget-1, forget-2); ``retr_logp``, ``true_logp (N, T-1, V)``: the retrained model's
     and the true chains' next-token laws; ``probe_tokens``, ``probe_mask``: forget training
     sequences whose NLL is tracked (``forget_train_nll``).
     """
-    for name, s in (("retain", retain), ("forget1", forget1), ("forget2", forget2)):
-        if len(s) < n:
-            raise ValueError(f"n_eval={n} exceeds the {len(s)} {name} test sequences")
-    pooled = markov.Sequences.concat([retain.take(slice(0, n)), forget1.take(slice(0, n)), forget2.take(slice(0, n))])
+    sets = (("retain", retain), ("forget1", forget1), ("forget2", forget2))
+    counts = [len(s) for _, s in sets] if n is None else ([int(n)] * 3 if np.ndim(n) == 0 else [int(k) for k in n])
+    if len(counts) != 3 or min(counts) < 1:
+        raise ValueError(f"n_eval must be None, a positive int or three positive ints, got {n!r}")
+    for (name, s), k in zip(sets, counts):
+        if len(s) < k:
+            raise ValueError(f"n_eval={k} exceeds the {len(s)} {name} test sequences")
+    pooled = markov.Sequences.concat([s.take(slice(0, k)) for (_, s), k in zip(sets, counts)])
     m = pooled.mask[:, 1:]
-    group = np.stack([np.where(np.arange(3 * n)[:, None] // n == g, m, 0.0) for g in range(3)]).astype(np.float32)
+    which = np.repeat(np.arange(3), counts)
+    group = np.stack([np.where((which == g)[:, None], m, 0.0) for g in range(3)]).astype(np.float32)
     tokens = jnp.asarray(pooled.tokens)
+    retr_logp = jnp.concatenate([tf.jit_next_token_log_probs(retr_params, tokens[i:i + 1024])
+                                 for i in range(0, tokens.shape[0], 1024)])
     return {
         "tokens": tokens,
         "group": jnp.asarray(group),
-        "retr_logp": tf.jit_next_token_log_probs(retr_params, tokens),
+        "retr_logp": retr_logp,
         "true_logp": jnp.asarray(true_log_probs_fn(pooled.tokens, pooled.chain), F32),
         "probe_tokens": jnp.asarray(probe.tokens),
         "probe_mask": jnp.asarray(probe.mask, F32),
@@ -166,19 +186,17 @@ def markov_metrics(params, method, ctx) -> dict:
     kl_true = kl_divergence(ev["true_logp"], logp_NxTm1xV)
     nll = -take_label(logp_NxTm1xV, ev["tokens"][:, 1:])
     g = ev["group"]
-    forget = g[1] + g[2]
 
     def mean(v, w):
         return jnp.sum(v * w) / jnp.maximum(jnp.sum(w), 1.0)
 
     sq = sum(jnp.sum(jnp.square(a - b)) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(ctx["params_ref"])))
     values = {
-        "kl_retr_retain": mean(kl_retr, g[0]), "kl_retr_forget": mean(kl_retr, forget),
-        "kl_retr_forget1": mean(kl_retr, g[1]), "kl_retr_forget2": mean(kl_retr, g[2]),
-        "kl_true_retain": mean(kl_true, g[0]), "kl_true_forget": mean(kl_true, forget),
-        "kl_true_forget1": mean(kl_true, g[1]), "kl_true_forget2": mean(kl_true, g[2]),
-        "param_distance": jnp.sqrt(sq), "forget_nll": mean(nll, forget),
-        "forget1_nll": mean(nll, g[1]), "forget2_nll": mean(nll, g[2]),
+        "kl_true_retain": mean(kl_true, g[0]), "kl_true_forget1": mean(kl_true, g[1]),
+        "kl_true_forget2": mean(kl_true, g[2]),
+        "kl_retr_retain": mean(kl_retr, g[0]), "kl_retr_forget1": mean(kl_retr, g[1]),
+        "kl_retr_forget2": mean(kl_retr, g[2]),
+        "param_distance": jnp.sqrt(sq), "forget1_nll": mean(nll, g[1]), "forget2_nll": mean(nll, g[2]),
         "forget_train_nll": tf.next_token_nll(params, {"tokens": ev["probe_tokens"], "mask": ev["probe_mask"]}),
     }  # fmt: skip
     return {k: jnp.asarray(v, F32) for k, v in values.items()}
@@ -195,68 +213,93 @@ def run_markov(config: dict, progress=lambda msg: None, folder: Optional[Path] =
     ``folder / "models"`` when a folder is given.
 
     Returns numpy arrays:
-      ``methods (K,)``, ``betas (K,)``, ``steps (E,)`` (0..50); for each name in
-      :data:`METRICS` an array ``(K, S, E)`` (method, seed, evaluation);
-      ``diverged_step (K, S)``; ``long_labels (J,)``, ``long_betas (J,)`` (NaN for GA),
-      ``long_steps (E2,)``, ``long_<metric> (J, E2)``, ``long_diverged_step (J,)``,
+      ``methods (K,)`` (the study's, NPO and SimNPO), ``betas (K,)``, ``steps (E,)`` (0..50); per
+      case ``c`` (``B``, ``A``): ``c_<metric> (K, S, E)`` for each name in :data:`METRICS`,
+      ``c_diverged_step (K, S)``, ``c_reference_kl_true (3,)`` and ``c_retrained_kl_true (3,)``
+      (per-token KL of the true chains to each model on the retain, forget-1 and forget-2
+      evaluation sets: the targets), ``c_n_eval (3,)``; the collapse runs (case B):
+      ``collapse_methods (K2,)``, ``collapse_steps (E3,)``, ``collapse_<metric> (K2, S, E3)``,
+      ``collapse_diverged_step (K2, S)``, ``collapse_retrained_kl_true (3,)``; ``long_labels (J,)``, ``long_betas (J,)``
+      (NaN for GA), ``long_steps (E2,)``, ``long_<metric> (J, E2)``, ``long_diverged_step (J,)``,
       ``long_fit_<param_distance|forget_nll_seq>_<linear|log|power> (J, 3)`` (intercept, slope,
       R^2; see :func:`synthetic.analysis.fit_laws`), ``long_fit_t_min ()``,
-      ``long_forget_length ()``; ``ref_losses``, ``retr_losses``; ``reference_kl_true (4,)`` and
-      ``retrained_kl_true (4,)`` (per-token KL of the true chains to each model on retain,
-      forget, forget-1, forget-2); ``seconds_<phase> ()``.
+      ``long_forget_length ()``; ``losses_<ref_B|ref_A|retr>``; ``seconds_<phase> ()``.
     """
     model_dir = None if folder is None else Path(folder) / "models"
     t0 = time.perf_counter()
     seconds = {}
-    mcfg = data_config(config)
-    data = markov.make_markov_data(jax.random.key(config["data_seed"]), mcfg)
-    mats = markov.chain_matrices(mcfg)
-    ref, retr, ref_losses, retr_losses = _train_models(config, data, model_dir, progress)
+    cases = list(config["cases"])
+    data = {c: markov.make_markov_data(jax.random.key(config["data_seed"]), case_data_config(config, c)) for c in cases}
+    refs, retr, losses = _train_models(config, data, model_dir, progress)
     seconds["train"] = time.perf_counter() - t0
 
-    u, lg = config["unlearn"], config["long"]
-    true_fn = lambda tokens, chain: markov.true_next_log_probs(mats, tokens, chain)  # noqa: E731
-    n_probe = min(lg["n_forget"], len(data.forget1_train))
-    probe = data.forget1_train.take(slice(0, n_probe))
-    ctx = {"ev": eval_sets(data.retain_test, data.forget1_test, data.forget2_test, u["n_eval"], retr, true_fn, probe),
-           "params_ref": ref}
-    base_ref = _evaluate(ref, ctx)
-    base_retr = _evaluate(retr, ctx)
-    true_names = [f"kl_true_{g}" for g in ("retain", "forget", "forget1", "forget2")]
-
-    # ---- the study's 50-step runs: seeds x methods as one engine call
-    t1 = time.perf_counter()
-    forget_set = markov.Sequences.concat([data.forget1_train, data.forget2_train])
-    udata = tf.sequence_batch(ref, forget_set.tokens, forget_set.mask, data.retain_train.tokens, data.retain_train.mask)
+    u, lg, co = config["unlearn"], config["long"], config["collapse"]
     names, S = list(u["methods"]), int(u["seeds"])
-    methods = [get_method(n, beta=u["beta"]) for n in names]
-    progress(f"unlearning: {len(names)} methods x {S} seeds x {u['steps']} steps, evaluating {u['n_eval']} test sequences per set every step")
-    grid = engine.unlearn(
-        tf.SEQUENCE_INPUTS, methods, _adamw_injected(float(u["weight_decay"])), ref, udata,
-        engine.Schedule(tuple(range(u["steps"] + 1))), markov_metrics, context=ctx,
-        hyperparams={"learning_rate": [u["learning_rate"]] * len(names)},
-        batches=engine.minibatches(forget=u["batch_size"], retain=u["batch_size"]), seeds=S,
-        progress=lambda msg: progress(f"unlearning: {msg}"),
-    )  # fmt: skip
-    seconds["unlearn"] = time.perf_counter() - t1
-    out = {
-        "methods": np.array(names),
-        "betas": np.array([u["beta"]] * len(names)),
-        "steps": grid["steps"],
-        "diverged_step": grid["diverged_step"].T,
-    }
-    for metric in METRICS:
-        out[metric] = np.swapaxes(grid[metric], 0, 1)  # (S, K, E) -> (K, S, E)
+    out = {"methods": np.array(names), "betas": np.array([u["beta"]] * len(names))}
+    true_names = [f"kl_true_{g}" for g in GROUPS]
+    n_probe = min(lg["n_forget"], len(data[cases[0]].forget1_train))
+    probe = data[cases[0]].forget1_train.take(slice(0, n_probe))
+    optimizer = _adamw_injected(float(u["weight_decay"]), float(u["eps"]))
 
-    # ---- long full-batch gradient-descent runs: GA and NPO at several betas
+    def grid(case, method_names, eval_every, n_eval, label):
+        d, ref = data[case], refs[case]
+        mats = markov.chain_matrices(case_data_config(config, case))
+        true_fn = lambda tokens, chain: markov.true_next_log_probs(mats, tokens, chain)  # noqa: E731
+        ev = eval_sets(d.retain_test, d.forget1_test, d.forget2_test, n_eval, retr, true_fn, probe)
+        ctx = {"ev": ev, "params_ref": ref}
+        forget_set = markov.Sequences.concat([d.forget1_train, d.forget2_train])
+        udata = tf.sequence_batch(ref, forget_set.tokens, forget_set.mask, d.retain_train.tokens, d.retain_train.mask)
+        n_ev = [int(ev["group"][g].any(axis=1).sum()) for g in range(3)]
+        progress(f"{label}: {len(method_names)} methods x {S} seeds x {u['steps']} steps, scoring {n_ev[0]} retain, "
+                 f"{n_ev[1]} forget-1 and {n_ev[2]} forget-2 test sequences every {eval_every} step(s)")
+        result = engine.unlearn(
+            tf.SEQUENCE_INPUTS, [get_method(n, beta=u["beta"]) for n in method_names], optimizer, ref, udata,
+            engine.Schedule(tuple(range(0, u["steps"] + 1, eval_every))), markov_metrics, context=ctx,
+            hyperparams={"learning_rate": [u["learning_rate"]] * len(method_names)},
+            batches=engine.minibatches(forget=u["batch_size"], retain=u["batch_size"]), seeds=S,
+            progress=lambda msg: progress(f"{label}: {msg}"),
+        )  # fmt: skip
+        return result, ctx, n_ev
+
+    for case in cases:
+        t1 = time.perf_counter()
+        g, ctx, n_ev = grid(case, names, 1, u["n_eval"], f"case {case}")
+        base_ref, base_retr = _evaluate(refs[case], ctx), _evaluate(retr, ctx)
+        out["steps"] = g["steps"]
+        out[f"{case}_diverged_step"] = g["diverged_step"].T
+        for metric in METRICS:
+            out[f"{case}_{metric}"] = np.swapaxes(g[metric], 0, 1)  # (S, K, E) -> (K, S, E)
+        out[f"{case}_reference_kl_true"] = np.array([float(base_ref[k]) for k in true_names])
+        out[f"{case}_retrained_kl_true"] = np.array([float(base_retr[k]) for k in true_names])
+        out[f"{case}_n_eval"] = np.array(n_ev)
+        seconds[f"unlearn_{case}"] = time.perf_counter() - t1
+
+    # ---- the collapse curves: every method of `collapse`, case B, scored every `eval_every` steps
+    t1 = time.perf_counter()
+    g, ctx, _ = grid(cases[0], list(co["methods"]), int(co["eval_every"]), co["n_eval"], f"collapse, case {cases[0]}")
+    out["collapse_methods"] = np.array(list(co["methods"]))
+    out["collapse_steps"] = g["steps"]
+    out["collapse_diverged_step"] = g["diverged_step"].T
+    for metric in METRICS:
+        out[f"collapse_{metric}"] = np.swapaxes(g[metric], 0, 1)
+    out["collapse_retrained_kl_true"] = np.array([float(_evaluate(retr, ctx)[k]) for k in true_names])
+    seconds["collapse"] = time.perf_counter() - t1
+
+    # ---- long full-batch gradient-descent runs (case B's reference): GA and NPO at several betas
     t2 = time.perf_counter()
+    case = cases[0]
+    d = data[case]
+    mats = markov.chain_matrices(case_data_config(config, case))
+    small = eval_sets(d.retain_test, d.forget1_test, d.forget2_test, lg["n_eval"], retr,
+                      lambda tokens, chain: markov.true_next_log_probs(mats, tokens, chain), probe)
+    ctx = {"ev": small, "params_ref": refs[case]}
     long_methods = [get_method("GA")] + [get_method("NPO", beta=b) for b in lg["betas"]]
     labels = ["GA"] + [f"NPO beta={b:g}" for b in lg["betas"]]
-    ldata = tf.sequence_batch(ref, probe.tokens, probe.mask)
+    ldata = tf.sequence_batch(refs[case], probe.tokens, probe.mask)
     schedule = engine.Schedule.log_spaced(lg["steps"], (lg["n_records"] - 1) / np.log10(lg["steps"]))
     progress(f"long runs: {', '.join(labels)}; gradient descent, {lg['steps']} steps on {n_probe} forget-1 sequences")
     long = engine.unlearn(
-        tf.SEQUENCE_INPUTS, long_methods, SGD, ref, ldata, schedule, markov_metrics, context=ctx,
+        tf.SEQUENCE_INPUTS, long_methods, SGD, refs[case], ldata, schedule, markov_metrics, context=ctx,
         hyperparams={"learning_rate": [lg["learning_rate"]] * len(long_methods)}, seeds=1,
         progress=lambda msg: progress(f"long runs: {msg}"),
     )  # fmt: skip
@@ -277,12 +320,10 @@ def run_markov(config: dict, progress=lambda msg: None, folder: Optional[Path] =
     out["long_fit_t_min"] = np.asarray(t_min)
     out["long_forget_length"] = np.asarray(seq_len)
 
-    out["ref_losses"] = np.asarray(ref_losses)
-    out["retr_losses"] = np.asarray(retr_losses)
-    out["reference_kl_true"] = np.array([float(base_ref[k]) for k in true_names])
-    out["retrained_kl_true"] = np.array([float(base_retr[k]) for k in true_names])
+    for name, values in losses.items():
+        out[f"losses_{name}"] = np.asarray(values)
     seconds["total"] = time.perf_counter() - t0
     for k, v in seconds.items():
         out[f"seconds_{k}"] = np.asarray(v)
-    progress(f"done: train {seconds['train']:.0f}s, unlearn {seconds['unlearn']:.0f}s, long {seconds['long']:.0f}s")
+    progress("done: " + ", ".join(f"{k} {v:.0f}s" for k, v in seconds.items()))
     return out
