@@ -99,3 +99,13 @@ def test_the_corpus_is_a_function_of_its_seed():
 def test_bad_sizes_name_the_argument(kwargs, name):
     with pytest.raises(ValueError, match=name):
         tofu.TofuConfig(**kwargs)
+
+
+def test_every_question_is_trained_on_both_wordings(corpus):
+    q = corpus.split("full")[0]
+    assert q.wordings == (q.answer, q.paraphrase) and q.answer != q.paraphrase
+    pairs = corpus.split("forget", 10)
+    enc = corpus.encode_training(pairs)
+    assert enc.tokens.shape[0] == 2 * len(pairs)
+    tok = corpus.tokenizer
+    assert tok.decode(enc.tokens[1][enc.answer_mask[1] > 0]) == pairs[0].paraphrase + " <end>"

@@ -8,11 +8,13 @@ a CPU, with nothing downloaded:
   for each author the same **relations** (birthplace, genre, award, a parent's job, ...). Each
   relation has its own vocabulary of **values**, some of them several tokens long.
 * **Questions**: several templates per relation ("where was {name} born ?", ...); each author
-  x relation x template is one question-answer pair. The **answer** is an answer template of
-  the relation filled with the value ("{name} was born in {value} ."). For the truth ratio,
-  every question also has **perturbed answers** (the same answer template with wrong values
-  of the same relation) and a **paraphrased answer** (another answer template, the correct
-  value).
+  x relation x question template is one question. Its correct answers are the relation's two
+  answer templates filled with the value ("{name} was born in {value} .", "the birthplace of
+  {name} is {value} ."); a model trains on both wordings, so it learns the fact and not one
+  sentence. The first is *the* answer, the second the **paraphrased answer** of the truth
+  ratio; the **perturbed answers** are the first template with wrong values of the same
+  relation. (TOFU pairs a pretrained model, which knows paraphrases already, with one answer
+  per question; a model trained from scratch must see both wordings to know a paraphrase.)
 * Two sets both training sets contain: **world facts** (capitals of fictitious countries,
   ...) and **real-authors-like** facts (a fixed set of "famous" authors with one fact each),
   the sets model utility is measured on beside the retain set.
@@ -49,7 +51,7 @@ __all__ = [
     "CORPUS_VERSION",
 ]
 
-CORPUS_VERSION = "tofu-mini-1"
+CORPUS_VERSION = "tofu-mini-3"
 """Names how the corpus is generated; part of saved models' configs."""
 
 SPLITS = (1, 5, 10, 20, 50, 90)
@@ -138,7 +140,8 @@ class TofuConfig:
     Attributes:
       n_authors: fictitious authors (TOFU has 200; the default keeps training to minutes).
       relations: how many of :data:`RELATIONS` each author has (the first ones).
-      question_templates: question templates used per relation (each is one QA pair).
+      question_templates: question templates used per relation (each is one question, trained
+        with both answer wordings).
       perturbed: perturbed (wrong) answers per question, for the truth ratio.
       n_real_authors: "real" authors of the real-authors-like set (one fact each).
       n_countries: fictitious countries of the world-facts set (one fact per world relation).
@@ -147,7 +150,7 @@ class TofuConfig:
 
     n_authors: int = 100
     relations: int = 6
-    question_templates: int = 2
+    question_templates: int = 1
     perturbed: int = 3
     n_real_authors: int = 20
     n_countries: int = 10
@@ -189,8 +192,9 @@ class QA:
       subject: index of the author (or real author, or country) in its set.
       relation: the relation's name.
       template: the question template's index.
-      question, answer: the texts; ``paraphrase``: the correct value in another answer
-        template; ``perturbed``: the same answer template with wrong values.
+      question, answer: the texts; ``paraphrase``: the correct value in the other answer
+        template; ``wordings``: every correct answer (``answer`` first; the models train on
+        all of them); ``perturbed``: ``answer``'s template with wrong values.
       value: the correct value; ``valid_values``: every value of the relation.
     """
 
@@ -201,6 +205,7 @@ class QA:
     question: str
     answer: str
     paraphrase: str
+    wordings: tuple
     perturbed: tuple
     value: str
     valid_values: tuple
@@ -307,6 +312,10 @@ class Corpus:
         authors = self.split("full") if percent is None else self.split("retain", percent)
         return authors + self.split("real_authors") + self.split("world_facts")
 
+    def encode_training(self, pairs: Sequence[QA], length: Optional[int] = None) -> Encoded:
+        """Token arrays of every correct wording of every pair: what a model trains on."""
+        return self._pack([(q.question, w) for q in pairs for w in q.wordings], length)
+
     def encode(self, pairs: Sequence[QA], answers: str = "answer", length: Optional[int] = None) -> Encoded:
         """Token arrays of ``pairs`` with their ``answers`` (``"answer"`` or ``"paraphrase"``),
         padded to ``length`` (default: the longest)."""
@@ -357,11 +366,11 @@ def _names(rng: np.random.Generator, n: int) -> list[str]:
 def _pair(set_name, subject, relation, t, q_templates, a_templates, name, value, values, rng, k) -> QA:
     wrong = [v for v in values if v != value]
     perturbed = tuple(a_templates[0].format(name=name, value=w) for w in rng.choice(wrong, size=k, replace=False))
+    wordings = tuple(a.format(name=name, value=value) for a in a_templates)
     return QA(
         set=set_name, subject=subject, relation=relation, template=t,
         question=q_templates[t].format(name=name),
-        answer=a_templates[0].format(name=name, value=value),
-        paraphrase=a_templates[1].format(name=name, value=value),
+        answer=wordings[0], paraphrase=wordings[1], wordings=wordings,
         perturbed=perturbed, value=value, valid_values=tuple(values),
     )  # fmt: skip
 
