@@ -74,7 +74,7 @@ def describe(values: list[float]) -> str:
     return f"{statistics.median(values):7.1f} (range {min(values):.1f}-{max(values):.1f})"
 
 
-STAGES = ("fig4", "fig3", "gridsearch", "thm2", "train", "unlearn")
+STAGES = ("fig4", "fig3", "gridsearch", "thm2", "train", "unlearn", "tofu")
 
 
 def main() -> None:
@@ -107,6 +107,30 @@ def main() -> None:
         # The markov experiment runs with float64 enabled (float32 parameters); so do these.
         if only & {"train", "unlearn"}:
             transformer_stages(only, half, statistics.median(f32))
+    if "tofu" in only:
+        tofu_stage(max(2, args.repeats // 2), statistics.median(f32))
+
+
+def tofu_stage(repeats: int, peak32: float) -> None:
+    """TOFU in miniature's training step (the default corpus and model of ``tofu_mini_models``):
+    tokens per second and GFLOP/s against the float32 peak of this run."""
+    from bench_transformer import train_step_seconds
+    from synthetic import tofu_lm
+    from synthetic.data.tofu import TofuConfig, make_corpus
+    from synthetic.experiments.tofu_mini.config import tofu_mini_config
+    from synthetic.models import transformer as tf
+
+    cfg = tofu_mini_config()
+    model = tofu_lm.model_config(make_corpus(TofuConfig(**cfg["corpus"])), **cfg["model"])
+    per_token = tf.matmul_flops_per_token(model, model.context)
+    fwd = per_token["dense"] + per_token["attention"]
+    batch = cfg["train"]["batch_size"]
+    seconds = train_step_seconds(model, batch, model.context, 20, repeats)
+    tokens = batch * model.context
+    print(f"tofu_mini training: {tokens / np.median(seconds):.0f} tokens/s "
+          f"(batch {batch} x {model.context} tokens, width {model.width}, {model.layers} layers)")
+    report32(f"tofu_mini training (AdamW steps, batch {batch} x {model.context} tokens)", list(seconds),
+             3 * fwd * tokens, peak32)
 
 
 def logistic_stages(only: set, repeats: int, peak: float, bw: float) -> None:

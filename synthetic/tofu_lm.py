@@ -93,10 +93,25 @@ def _answer_stats(params, tokens, mask):
     return jnp.sum(lp * m, axis=-1), jnp.sum(m, axis=-1), jnp.all(hit, axis=-1)
 
 
+def _bucket(n: int, chunk: int) -> int:
+    """Rows a chunk of ``n`` is padded to: a power of two (at least 16, at most ``chunk``), so a
+    handful of shapes compile whatever the set sizes."""
+    return min(chunk, max(16, 1 << (int(n) - 1).bit_length()))
+
+
+def _pad(a, rows: int):
+    a = np.asarray(a)
+    return np.concatenate([a, np.zeros((rows - a.shape[0],) + a.shape[1:], a.dtype)]) if rows > a.shape[0] else a
+
+
 def _chunks(fn, params, *arrays, chunk: int = 512):
     n = arrays[0].shape[0]
-    parts = [fn(params, *(jnp.asarray(a[i:i + chunk]) for a in arrays)) for i in range(0, n, chunk)]
-    return [np.concatenate([np.asarray(p[k]) for p in parts]) for k in range(len(parts[0]))]
+    parts = []
+    for i in range(0, n, chunk):
+        k = min(chunk, n - i)
+        res = fn(params, *(jnp.asarray(_pad(a[i:i + k], _bucket(k, chunk))) for a in arrays))
+        parts.append([np.asarray(r)[:k] for r in res])
+    return [np.concatenate([p[j] for p in parts]) for j in range(len(parts[0]))]
 
 
 def answer_log_probs(params, data: Encoded) -> tuple[np.ndarray, np.ndarray]:
@@ -130,10 +145,15 @@ def greedy_answers(params, data: Encoded, end: int) -> list[tuple]:
     """The greedy answer to each question (after ``<a>``), up to and including the first
     ``end`` token, or to the end of the context when the model never writes it."""
     out = []
-    for i in range(0, data.tokens.shape[0], 512):
-        toks = np.asarray(_greedy(params, jnp.asarray(data.tokens[i:i + 512]),
-                                  jnp.asarray(data.prompt_length[i:i + 512]), int(data.prompt_length.min())))
-        for row, p in zip(toks, data.prompt_length[i:i + 512]):
+    n = data.tokens.shape[0]
+    for i in range(0, n, 512):
+        k = min(512, n - i)
+        rows = _bucket(k, 512)
+        prompt = data.prompt_length[i:i + k]
+        toks = np.asarray(_greedy(params, jnp.asarray(_pad(data.tokens[i:i + k], rows)),
+                                  jnp.asarray(_pad(prompt, rows) + (np.arange(rows) >= k) * int(prompt.max())),
+                                  int(data.prompt_length.min())))[:k]
+        for row, p in zip(toks, prompt):
             ans = list(row[int(p):])
             out.append(tuple(ans[: ans.index(end) + 1] if end in ans else ans))
     return out
@@ -143,10 +163,10 @@ def evaluate_set(params, corpus: Corpus, pairs: Sequence[QA]) -> dict[str, np.nd
     """Per-question numbers of ``pairs``: ``p_answer`` (the answer's length-normalised
     probability), ``p_paraphrase``, ``p_perturbed (Q, K)``, ``truth_ratio`` (R),
     ``rouge`` (ROUGE-L recall of the greedy answer against the answer), ``exact``,
-    ``exact`` (the greedy answer is one of the correct wordings), ``valid`` (it is one of the
-    wordings with a valid value of the asked relation, right or wrong) and ``degenerate``
-    (:func:`synthetic.tofu_eval.is_degenerate`). ROUGE-L is against the closest correct
-    wording."""
+    ``exact`` (the greedy answer is one of the correct wordings), ``valid`` (it is not
+    degenerate and names a valid value of the asked relation, right or wrong, as a contiguous
+    run of its tokens) and ``degenerate`` (:func:`synthetic.tofu_eval.is_degenerate`). ROUGE-L
+    is against the closest correct wording."""
     if not pairs:
         raise ValueError("pairs must hold at least one question")
     T = tf._config_of(params).context
@@ -164,9 +184,15 @@ def evaluate_set(params, corpus: Corpus, pairs: Sequence[QA]) -> dict[str, np.nd
     generated = [g[:-1] if g and g[-1] == tok.end else g for g in greedy]
     correct = [[tuple(tok.encode(w)) for w in q.wordings] for q in pairs]
     rouge = np.array([max(tofu_eval.rouge_l_recall(g, w) for w in ws) if g else 0.0 for g, ws in zip(generated, correct)])
-    valid_answers = [
-        {tuple(tok.encode(w.replace(q.value, v, 1))) for w in q.wordings for v in q.valid_values} for q in pairs
-    ]
+    degenerate = np.array([tofu_eval.is_degenerate(list(g), tok.end) for g in greedy])
+
+    def names_a_value(g, q):
+        for v in q.valid_values:
+            ids = tok.encode(v)
+            if any(tuple(g[i:i + len(ids)]) == tuple(ids) for i in range(len(g) - len(ids) + 1)):
+                return True
+        return False
+
     return {
         "p_answer": p_ans,
         "p_paraphrase": p_para,
@@ -174,8 +200,8 @@ def evaluate_set(params, corpus: Corpus, pairs: Sequence[QA]) -> dict[str, np.nd
         "truth_ratio": tofu_eval.truth_ratio(p_pert, p_para),
         "rouge": rouge,
         "exact": np.array([g in set(ws) for g, ws in zip(generated, correct)]),
-        "valid": np.array([g in v for g, v in zip(generated, valid_answers)]),
-        "degenerate": np.array([tofu_eval.is_degenerate(list(g), tok.end) for g in greedy]),
+        "valid": np.array([names_a_value(g, q) for g, q in zip(generated, pairs)]) & ~degenerate,
+        "degenerate": degenerate,
     }
 
 

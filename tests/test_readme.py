@@ -64,3 +64,9 @@ def test_the_two_commands_are_documented_and_ci_runs_the_test_one():
     ]
     ci = (ROOT / ".ci" / "run").read_text()
     assert '-e ".[test]"' in ci and "python -m pytest -q" in ci
+
+
+def test_tofu_mini_docs_run():
+    ns = _run_python_blocks(ROOT / "docs" / "tofu_mini.md")
+    m = ns["tofu_lm"].measures(ns["numbers"], "forget")
+    assert set(m) >= {"probability", "rouge", "truth_ratio", "valid_share"} and len(ns["losses"]) > 0

@@ -1,0 +1,115 @@
+"""The ``tofu_mini_models`` experiment: train TOFU in miniature's models and measure them.
+
+1. The corpus (:func:`synthetic.data.tofu.make_corpus`) and the toolkit's transformer sized for
+   it (:func:`synthetic.tofu_lm.model_config`).
+2. The full model (every author, the real authors and the world facts) and one retrained model
+   per forget split (the retain authors and the two other sets), plus a second retrained model
+   from another seed for the 10% split; AdamW with warm-up and decay on the answer tokens
+   (:func:`synthetic.tofu_lm.train_qa_model`). Models are saved under ``folder / "models"``
+   keyed by config and code, and reused.
+3. TOFU's per-question numbers (:func:`synthetic.tofu_lm.evaluate_set`): the forget set of every
+   split for the full model and that split's retrained model; for the 10% split also the retain,
+   real-authors and world-facts sets of the full model and both retrained models.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import jax
+import numpy as np
+
+from synthetic import store, tofu_lm
+from synthetic.data.tofu import CORPUS_VERSION, make_corpus
+from synthetic.experiments.tofu_mini.config import MAIN_SPLIT, corpus_config
+from synthetic.models import transformer as tf
+
+__all__ = ["run_tofu_mini", "PER_QUESTION", "SETS"]
+
+PER_QUESTION = ("p_answer", "p_paraphrase", "truth_ratio", "rouge", "exact", "valid", "degenerate")
+"""The per-question numbers stored for each model and set (plus ``p_perturbed``)."""
+
+SETS = ("retain", "real_authors", "world_facts")
+"""The sets model utility reads (evaluated at the 10% split)."""
+
+
+def _fit_or_load(folder: Optional[Path], name: str, config: dict, model, fit, progress):
+    """``(params, losses, trained)``: saved parameters of ``name`` when config and this code match,
+    else ``fit()`` (saved for next time); a damaged file is reported and refitted."""
+    version = {"code": store.code_fingerprint([__name__])}
+    if folder is not None:
+        saved = store.load(folder, name, config, version=version, on_problem=progress)
+        if saved is not None:
+            like = jax.eval_shape(lambda key: tf.init(key, model), jax.random.key(0))
+            return store.unflatten_tree({k: v for k, v in saved.items() if k != "losses"}, like), saved["losses"], False
+    params, losses = fit()
+    if folder is not None:
+        store.save(folder, name, config, {**store.flatten_tree(params), "losses": losses}, version=version)
+    return params, losses, True
+
+
+def run_tofu_mini(config: dict, progress=lambda msg: None, folder: Optional[Path] = None) -> dict[str, np.ndarray]:
+    """Train and measure (``config``: :func:`~.config.tofu_mini_config`).
+
+    Returns numpy arrays: ``<model>_<set>_<number>`` per-question numbers, ``<model>`` one of
+    ``full``, ``retr<p>`` (seed 0 of split ``p``), ``retr<p>_seed<s>`` (another seed), ``<set>``
+    one of ``forget<p>``, ``retain``, ``real_authors``, ``world_facts``; ``full_train_exact ()``
+    (the full model's exact-match rate on its training questions); ``splits``, ``n_params``,
+    ``tokens_per_second``, ``losses_<model>``, ``seconds_<phase>``.
+    """
+    t0 = time.perf_counter()
+    corpus = make_corpus(corpus_config(config))
+    model = tofu_lm.model_config(corpus, **config["model"])
+    model_dir = None if folder is None else Path(folder) / "models"
+    base = {"corpus_version": CORPUS_VERSION, "corpus": config["corpus"], "model": model.to_json(),
+            "train": config["train"]}
+    out: dict[str, np.ndarray] = {"splits": np.array(config["splits"])}
+    seeds = list(config["retrain_seeds"])
+    jobs = [("full", None, seeds[0])] + [(f"retr{p}", p, seeds[0]) for p in config["splits"]]
+    jobs += [(f"retr{MAIN_SPLIT}_seed{s}", MAIN_SPLIT, s) for s in seeds[1:]]
+    params, tokens, seconds_train = {}, 0, 0.0
+    for name, split, seed in jobs:
+        data = corpus.encode_training(corpus.training_set(split), length=model.context)
+        t1 = time.perf_counter()
+        params[name], losses, trained = _fit_or_load(
+            model_dir, f"tofu_{name}", {**base, "split": split, "seed": seed}, model,
+            lambda data=data, seed=seed, name=name: tofu_lm.train_qa_model(
+                jax.random.key(seed), model, data, config["train"], lambda m: progress(f"{name}: {m}")),
+            progress,
+        )  # fmt: skip
+        out[f"losses_{name}"] = np.asarray(losses)
+        if trained:
+            tokens += data.tokens.size * int(config["train"]["epochs"])
+            seconds_train += time.perf_counter() - t1
+    out["tokens_per_second"] = np.asarray(tokens / seconds_train if seconds_train else np.nan)
+    out["n_params"] = np.asarray(sum(int(np.prod(a.shape)) for a in jax.tree.leaves(params["full"])))
+    out["seconds_train"] = np.asarray(time.perf_counter() - t0)
+
+    t2 = time.perf_counter()
+    progress("measuring: the forget set of every split, and the utility sets of the 10% split")
+    full_train = tofu_lm.evaluate_set(params["full"], corpus, corpus.split("full"))
+    out["full_train_exact"] = np.asarray(full_train["exact"].mean())
+    out["full_train_questions"] = np.asarray(len(full_train["exact"]))
+
+    def store(model_name, set_name, pairs):
+        ev = tofu_lm.evaluate_set(params[model_name], corpus, pairs)
+        for k in PER_QUESTION + ("p_perturbed",):
+            out[f"{model_name}_{set_name}_{k}"] = np.asarray(ev[k])
+
+    for p in config["splits"]:
+        forget = corpus.split("forget", p)
+        store("full", f"forget{p}", forget)
+        store(f"retr{p}", f"forget{p}", forget)
+    others = [f"retr{MAIN_SPLIT}_seed{s}" for s in seeds[1:]]
+    for name in others:
+        store(name, f"forget{MAIN_SPLIT}", corpus.split("forget", MAIN_SPLIT))
+    for name in ["full", f"retr{MAIN_SPLIT}"] + others:
+        store(name, "retain", corpus.split("retain", MAIN_SPLIT))
+        store(name, "real_authors", corpus.split("real_authors"))
+        store(name, "world_facts", corpus.split("world_facts"))
+    out["seconds_measure"] = np.asarray(time.perf_counter() - t2)
+    progress(f"done: training {float(out['seconds_train']):.0f}s ({float(out['tokens_per_second']):.0f} tokens/s), "
+             f"measuring {float(out['seconds_measure']):.0f}s")
+    return out
