@@ -55,13 +55,14 @@ def test_greedy_answers_are_step_by_step_argmax_decoding(trained):
     corpus, params, _ = trained
     enc = corpus.encode(corpus.split("world_facts")[:2], length=tf._config_of(params).context)
     got = tofu_lm.greedy_answers(params, enc, corpus.tokenizer.end)
+    forward = jax.jit(tf.forward)
     for i in range(2):
         p = int(enc.prompt_length[i])
         row = enc.tokens[i : i + 1].copy()
         row[0, p:] = 0
         out = []
         for t in range(p, row.shape[1]):
-            nxt = int(np.argmax(np.asarray(tf.forward(params, row))[0, t - 1]))
+            nxt = int(np.argmax(np.asarray(forward(params, row))[0, t - 1]))
             row[0, t] = nxt
             out.append(nxt)
             if nxt == corpus.tokenizer.end:
