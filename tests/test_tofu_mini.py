@@ -60,3 +60,10 @@ def test_claims_are_decided_on_the_arrays(tiny):
     valid = float(np.mean(arrays["retr10_forget10_valid"]))
     assert claims["tofu_mini.retrain_guesses_validly"].values["valid"] == pytest.approx(valid)
     assert "tofu_mini_models" in REGISTRY
+
+
+def test_splits_must_hold_the_one_the_claims_read():
+    config = tconfig.tofu_mini_config(quick=True)
+    config["splits"] = [5, 20]
+    with pytest.raises(ValueError, match="splits"):
+        trun.run_tofu_mini(config)

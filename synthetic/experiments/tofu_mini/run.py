@@ -22,7 +22,7 @@ import jax
 import numpy as np
 
 from synthetic import store, tofu_lm
-from synthetic.data.tofu import CORPUS_VERSION, make_corpus
+from synthetic.data.tofu import CORPUS_VERSION, SPLITS, make_corpus
 from synthetic.experiments.tofu_mini.config import MAIN_SPLIT, corpus_config
 from synthetic.models import transformer as tf
 
@@ -60,6 +60,8 @@ def run_tofu_mini(config: dict, progress=lambda msg: None, folder: Optional[Path
     ``tokens_per_second``, ``losses_<model>``, ``seconds_<phase>``.
     """
     t0 = time.perf_counter()
+    if MAIN_SPLIT not in config["splits"] or not set(config["splits"]) <= set(SPLITS):
+        raise ValueError(f"splits must be a subset of {SPLITS} containing {MAIN_SPLIT}, got {config['splits']}")
     corpus = make_corpus(corpus_config(config))
     model = tofu_lm.model_config(corpus, **config["model"])
     model_dir = None if folder is None else Path(folder) / "models"
