@@ -17,7 +17,7 @@ question run in case B and are scored every ``eval_every`` steps (``collapse``).
 from the study: 5 seeds instead of 1, and the evaluation on a fixed tenth of the test sets
 (``n_eval``: 200 retain, 100 forget-1, 100 forget-2 sequences; ``None`` scores all 2000 + 1000 +
 1000, 10x longer: each evaluation is a forward pass of the model over every sequence, and 20 runs
-x 51 evaluations of the full sets would take about 40 minutes on a 2-core CPU).
+x 51 evaluations of the full sets would take about 20 minutes on a 2-core CPU).
 """
 
 from __future__ import annotations
