@@ -50,6 +50,7 @@ __all__ = [
     "load",
     "flatten_tree",
     "unflatten_tree",
+    "load_or_fit",
 ]
 
 # The project root: the folder that holds the ``synthetic`` and ``theory`` packages. Module
@@ -497,3 +498,26 @@ def unflatten_tree(flat: dict, like):
             raise ValueError(f"saved array {name!r} has shape {value.shape}, expected {tuple(ref.shape)}")
         leaves.append(jnp.asarray(value, ref.dtype))
     return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def load_or_fit(folder: Optional[Path], name: str, config: dict, fit, like, *, version: Any,
+                on_problem=lambda msg: None):
+    """A fitted model's parameters, saved under ``folder`` and reused.
+
+    Args:
+      folder: where models are kept (``None``: always fit, never write).
+      name, config, version: the key, as for :func:`save` / :func:`load`.
+      fit: ``() -> (params, losses)``, called when nothing usable is saved.
+      like: ``() -> pytree`` of the parameters' structure (e.g. ``jax.eval_shape`` of an init).
+      on_problem: told about a damaged saved file (which is then refitted and replaced).
+    Returns:
+      ``(params, losses, fitted)``: ``fitted`` is False when the parameters were loaded.
+    """
+    if folder is not None:
+        saved = load(folder, name, config, version=version, on_problem=on_problem)
+        if saved is not None:
+            return unflatten_tree({k: v for k, v in saved.items() if k != "losses"}, like()), saved["losses"], False
+    params, losses = fit()
+    if folder is not None:
+        save(folder, name, config, {**flatten_tree(params), "losses": losses}, version=version)
+    return params, losses, True

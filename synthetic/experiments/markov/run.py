@@ -98,16 +98,12 @@ def fit_or_load(folder: Optional[Path], name: str, config: dict, model: tf.Trans
     """``fit()`` -> ``(params, losses)``, saved under ``folder`` by config and code version; reused
     when saved before by the same code (``folder=None``: always fit, never write). A damaged
     saved model is reported through ``progress`` and refitted."""
-    version = {"code": store.code_fingerprint([__name__])}
-    if folder is not None:
-        saved = store.load(folder, name, config, version=version, on_problem=progress)
-        if saved is not None:
-            progress(f"{name}: reusing saved parameters")
-            like = jax.eval_shape(lambda key: tf.init(key, model), jax.random.key(0))
-            return store.unflatten_tree({k: v for k, v in saved.items() if k != "losses"}, like), saved["losses"]
-    params, losses = fit()
-    if folder is not None:
-        store.save(folder, name, config, {**store.flatten_tree(params), "losses": losses}, version=version)
+    params, losses, fitted = store.load_or_fit(
+        folder, name, config, fit, lambda: jax.eval_shape(lambda key: tf.init(key, model), jax.random.key(0)),
+        version={"code": store.code_fingerprint([__name__])}, on_problem=progress,
+    )  # fmt: skip
+    if not fitted:
+        progress(f"{name}: reusing saved parameters")
     return params, losses
 
 
@@ -241,14 +237,19 @@ def run_markov(config: dict, progress=lambda msg: None, folder: Optional[Path] =
     probe = data[cases[0]].forget1_train.take(slice(0, n_probe))
     optimizer = _adamw_injected(float(u["weight_decay"]), float(u["eps"]))
 
+    udatas = {}  # each case's unlearning data, built once (case B's serves the collapse runs too)
+
     def grid(case, method_names, eval_every, n_eval, label):
         d, ref = data[case], refs[case]
         mats = markov.chain_matrices(case_data_config(config, case))
         true_fn = lambda tokens, chain: markov.true_next_log_probs(mats, tokens, chain)  # noqa: E731
         ev = eval_sets(d.retain_test, d.forget1_test, d.forget2_test, n_eval, retr, true_fn, probe)
         ctx = {"ev": ev, "params_ref": ref}
-        forget_set = markov.Sequences.concat([d.forget1_train, d.forget2_train])
-        udata = tf.sequence_batch(ref, forget_set.tokens, forget_set.mask, d.retain_train.tokens, d.retain_train.mask)
+        if case not in udatas:
+            forget_set = markov.Sequences.concat([d.forget1_train, d.forget2_train])
+            udatas[case] = tf.sequence_batch(ref, forget_set.tokens, forget_set.mask, d.retain_train.tokens,
+                                             d.retain_train.mask)
+        udata = udatas[case]
         n_ev = [int(ev["group"][g].any(axis=1).sum()) for g in range(3)]
         progress(f"{label}: {len(method_names)} methods x {S} seeds x {u['steps']} steps, scoring {n_ev[0]} retain, "
                  f"{n_ev[1]} forget-1 and {n_ev[2]} forget-2 test sequences every {eval_every} step(s)")

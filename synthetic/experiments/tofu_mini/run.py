@@ -35,21 +35,6 @@ SETS = ("retain", "real_authors", "world_facts")
 """The sets model utility reads (evaluated at the 10% split)."""
 
 
-def _fit_or_load(folder: Optional[Path], name: str, config: dict, model, fit, progress):
-    """``(params, losses, trained)``: saved parameters of ``name`` when config and this code match,
-    else ``fit()`` (saved for next time); a damaged file is reported and refitted."""
-    version = {"code": store.code_fingerprint([__name__])}
-    if folder is not None:
-        saved = store.load(folder, name, config, version=version, on_problem=progress)
-        if saved is not None:
-            like = jax.eval_shape(lambda key: tf.init(key, model), jax.random.key(0))
-            return store.unflatten_tree({k: v for k, v in saved.items() if k != "losses"}, like), saved["losses"], False
-    params, losses = fit()
-    if folder is not None:
-        store.save(folder, name, config, {**store.flatten_tree(params), "losses": losses}, version=version)
-    return params, losses, True
-
-
 def run_tofu_mini(config: dict, progress=lambda msg: None, folder: Optional[Path] = None) -> dict[str, np.ndarray]:
     """Train and measure (``config``: :func:`~.config.tofu_mini_config`).
 
@@ -75,11 +60,12 @@ def run_tofu_mini(config: dict, progress=lambda msg: None, folder: Optional[Path
     for name, split, seed in jobs:
         data = corpus.encode_training(corpus.training_set(split), length=model.context)
         t1 = time.perf_counter()
-        params[name], losses, trained = _fit_or_load(
-            model_dir, f"tofu_{name}", {**base, "split": split, "seed": seed}, model,
+        params[name], losses, trained = store.load_or_fit(
+            model_dir, f"tofu_{name}", {**base, "split": split, "seed": seed},
             lambda data=data, seed=seed, name=name: tofu_lm.train_qa_model(
                 jax.random.key(seed), model, data, config["train"], lambda m: progress(f"{name}: {m}")),
-            progress,
+            lambda: jax.eval_shape(lambda key: tf.init(key, model), jax.random.key(0)),
+            version={"code": store.code_fingerprint([__name__])}, on_problem=progress,
         )  # fmt: skip
         out[f"losses_{name}"] = np.asarray(losses)
         if trained:
@@ -95,22 +81,22 @@ def run_tofu_mini(config: dict, progress=lambda msg: None, folder: Optional[Path
     out["full_train_exact"] = np.asarray(full_train["exact"].mean())
     out["full_train_questions"] = np.asarray(len(full_train["exact"]))
 
-    def store(model_name, set_name, pairs):
+    def measure(model_name, set_name, pairs):
         ev = tofu_lm.evaluate_set(params[model_name], corpus, pairs)
         for k in PER_QUESTION + ("p_perturbed",):
             out[f"{model_name}_{set_name}_{k}"] = np.asarray(ev[k])
 
     for p in config["splits"]:
         forget = corpus.split("forget", p)
-        store("full", f"forget{p}", forget)
-        store(f"retr{p}", f"forget{p}", forget)
+        measure("full", f"forget{p}", forget)
+        measure(f"retr{p}", f"forget{p}", forget)
     others = [f"retr{MAIN_SPLIT}_seed{s}" for s in seeds[1:]]
     for name in others:
-        store(name, f"forget{MAIN_SPLIT}", corpus.split("forget", MAIN_SPLIT))
+        measure(name, f"forget{MAIN_SPLIT}", corpus.split("forget", MAIN_SPLIT))
     for name in ["full", f"retr{MAIN_SPLIT}"] + others:
-        store(name, "retain", corpus.split("retain", MAIN_SPLIT))
-        store(name, "real_authors", corpus.split("real_authors"))
-        store(name, "world_facts", corpus.split("world_facts"))
+        measure(name, "retain", corpus.split("retain", MAIN_SPLIT))
+        measure(name, "real_authors", corpus.split("real_authors"))
+        measure(name, "world_facts", corpus.split("world_facts"))
     out["seconds_measure"] = np.asarray(time.perf_counter() - t2)
     progress(f"done: training {float(out['seconds_train']):.0f}s ({float(out['tokens_per_second']):.0f} tokens/s), "
              f"measuring {float(out['seconds_measure']):.0f}s")
