@@ -75,9 +75,9 @@ def _at_index(x, index: float) -> float:
     if not np.isfinite(index):
         return np.inf
     i = int(np.floor(index))
-    if i >= len(x) - 1:
-        return float(x[-1])
     w = index - i
+    if i >= len(x) - 1 or w == 0:  # on a record: its value, whatever the next one holds
+        return float(x[min(i, len(x) - 1)])
     return float(x[i] + w * (x[i + 1] - x[i]))
 
 
@@ -90,21 +90,15 @@ def first_crossing(x, y, level: float) -> float:
 
 def value_at(x, y, x_star: float) -> float:
     """``y`` at the first record where ``x >= x_star`` (interpolated as :func:`first_crossing`);
-    NaN if ``x`` never reaches ``x_star`` or starts above it (no matched point)."""
+    NaN if ``x`` never reaches ``x_star`` or starts above it (no matched point), or a record of
+    ``y`` up to that point is not finite."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     if not np.isfinite(x_star) or not np.isfinite(x[0]) or x[0] >= x_star:
         return np.nan
-    return _interp_first(x, y, x_star)
-
-
-def _interp_first(x, y, x_star):
-    for i in range(1, len(x)):
-        if not (np.isfinite(x[i]) and np.isfinite(y[i])):
-            return np.nan
-        if x[i] >= x_star:
-            w = (x_star - x[i - 1]) / (x[i] - x[i - 1])
-            return float(y[i - 1] + w * (y[i] - y[i - 1]))
-    return np.nan
+    index = _crossing_index(x, x_star)
+    if not np.isfinite(index) or not np.isfinite(y[1 : int(np.ceil(index)) + 1]).all():
+        return np.nan
+    return _at_index(y, index)
 
 
 def target_cost(retain, forgets, targets) -> float:
@@ -124,20 +118,17 @@ def forget2_share(retain, forget1, forget2, r_star: float) -> float:
 # --------------------------------------------------------------------------- helpers
 
 
+def _names(arrays, case) -> list[str]:
+    """The methods of ``case``'s runs: the study's (``B``, ``A``) or the collapse runs'."""
+    return [str(m) for m in arrays["collapse_methods" if case == "collapse" else "methods"]]
+
+
 def _runs(arrays, metric, method, case="B"):
-    """Per-seed curves ``(S, E)`` of ``metric`` for ``method`` in ``case``."""
-    names = [str(m) for m in arrays["methods"]]
+    """Per-seed curves ``(S, E)`` of ``metric`` for ``method`` in ``case`` (``B``, ``A`` or ``collapse``)."""
+    names = _names(arrays, case)
     if method not in names:
-        raise ValueError(f"method {method!r} not in this run's methods {names}")
+        raise ValueError(f"method {method!r} not in the {case} runs' methods {names}")
     return np.asarray(arrays[f"{case}_{metric}"][names.index(method)], float)
-
-
-def _collapse_runs(arrays, metric, method):
-    """Per-seed curves ``(S, E)`` of ``metric`` for ``method`` in the collapse runs (case B)."""
-    names = [str(m) for m in arrays["collapse_methods"]]
-    if method not in names:
-        raise ValueError(f"method {method!r} not in this run's collapse methods {names}")
-    return np.asarray(arrays[f"collapse_{metric}"][names.index(method)], float)
 
 
 def _trio(arrays, method, case):
@@ -145,7 +136,7 @@ def _trio(arrays, method, case):
 
 
 def _diverged(arrays, methods, case) -> str:
-    names = [str(m) for m in arrays["methods" if case != "collapse" else "collapse_methods"]]
+    names = _names(arrays, case)
     texts = [t for m in methods if (t := diverged_text(np.asarray(arrays[f"{case}_diverged_step"])[names.index(m)],
                                                        f"{case} {m}"))]
     return ("; " + "; ".join(texts)) if texts else ""
@@ -190,7 +181,7 @@ def _collapse_claims(config, arrays) -> list[Claim]:
     E = len(steps) - 1  # record indices; the text names the steps
     h, q, T = E // 2, (3 * E) // 4, E
     half, three_q, end = int(steps[h]), int(steps[q]), int(steps[T])
-    ga_runs = _collapse_runs(arrays, "kl_true_retain", "GA")
+    ga_runs = _runs(arrays, "kl_true_retain", "GA", "collapse")
     ga = seed_mean(ga_runs)
     lsteps = np.asarray(arrays["long_steps"])
     labels = [str(x) for x in arrays["long_labels"]]
@@ -234,17 +225,17 @@ def _collapse_claims(config, arrays) -> list[Claim]:
         values={"ga_retain_kl": ga, "ga_long_retain_kl": ga_long, "ga_long_diverged_step": int(long_div[i_ga])},
     )]  # fmt: skip
 
-    npo = seed_mean(_collapse_runs(arrays, "kl_true_retain", "NPO"))
-    npo_f1 = seed_mean(_collapse_runs(arrays, "kl_true_forget1", "NPO"))
+    npo = seed_mean(_runs(arrays, "kl_true_retain", "NPO", "collapse"))
+    npo_f1 = seed_mean(_runs(arrays, "kl_true_forget1", "NPO", "collapse"))
     i_npo1 = labels.index("NPO beta=1") if "NPO beta=1" in labels else 1
     npo_long = long_rt[i_npo1]
     ok_long = bool(long_div[i_npo1] < 0 and npo_long[-1] <= ga_long[i_last] / FACTOR_STABLE)
     checks = [
         Check(f"NPO / GA retain KL at step {end}",
-              seed_interval(lambda n, g: n[T] / g[T], _collapse_runs(arrays, "kl_true_retain", "NPO"), ga_runs),
+              seed_interval(lambda n, g: n[T] / g[T], _runs(arrays, "kl_true_retain", "NPO", "collapse"), ga_runs),
               1.0 / FACTOR_STABLE, "below"),
         Check(f"NPO forget-1 KL step {end} - step 0",
-              seed_interval(lambda f: f[T] - f[0], _collapse_runs(arrays, "kl_true_forget1", "NPO")), 0.0, "above"),
+              seed_interval(lambda f: f[T] - f[0], _runs(arrays, "kl_true_forget1", "NPO", "collapse")), 0.0, "above"),
     ]
     claims.append(Claim.decided(
         id="markov.npo_stable",
