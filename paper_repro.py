@@ -175,8 +175,6 @@ KIND_TITLES = {
     "consistency": "Consistency checks (two implementations or measurements agree)",
     "identity": "Identities (symbolic algebra, checked numerically too)",
 }
-KIND_ORDER = ("paper", "extension", "consistency", "identity")
-assert set(KIND_ORDER) == set(KINDS)
 
 
 def _verdict_counts(claims: list[Claim]) -> str:
@@ -189,9 +187,9 @@ def _verdict_counts(claims: list[Claim]) -> str:
 def headline(claims: list[Claim]) -> list[str]:
     """The report's counts, the paper's claims first and apart: e.g.
     ``["Paper claims reproduced: 9 of 14 (3 fail, 2 inconclusive)", "Extensions: ..."]``."""
-    by_kind = {k: [c for c in claims if c.kind == k] for k in KIND_ORDER}
+    by_kind = {k: [c for c in claims if c.kind == k] for k in KINDS}
     lines = []
-    for kind in KIND_ORDER:
+    for kind in KINDS:
         cs = by_kind[kind]
         if not cs:
             continue
@@ -246,7 +244,7 @@ def render_report(records: list[dict], quick: bool, machine: str = "") -> str:
     if errored:
         lines += [f"**Errors in: {', '.join(errored)}** (their claims are missing; see the experiments below).", ""]
     lines += [VERDICT_RULE, ""]
-    for kind in KIND_ORDER:
+    for kind in KINDS:
         cs = [c for c in claims if c.kind == kind]
         if not cs:
             continue
@@ -329,7 +327,7 @@ def main(argv=None) -> int:
     atomic_write_text(out / "report.md", report)
 
     width = max((len(c.id) for c in claims), default=10)
-    for kind in KIND_ORDER:
+    for kind in KINDS:
         for c in (c for c in claims if c.kind == kind):
             print(f"{c.verdict.upper():12s} {kind:11s} {c.id:{width}s}  {c.measured}")
     print()

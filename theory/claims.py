@@ -24,9 +24,9 @@ import numpy as np
 
 __all__ = ["Claim", "Check", "Interval", "KINDS", "VERDICTS", "combine", "max_rel_error"]
 
-KINDS = ("identity", "paper", "extension", "consistency")
-"""What a claim is: symbolic algebra, the paper's empirical statement, beyond the paper, two
-implementations agreeing. The report counts each kind separately."""
+KINDS = ("paper", "extension", "consistency", "identity")
+"""What a claim is: the paper's empirical statement, beyond the paper, two implementations
+agreeing, symbolic algebra. The report counts each kind separately, in this order."""
 
 VERDICTS = ("pass", "fail", "inconclusive")
 
@@ -65,10 +65,6 @@ class Interval:
     level: float = 0.95
     seeds: int = 0
     method: str = "bootstrap"
-
-    @property
-    def finite(self) -> bool:
-        return all(math.isfinite(x) for x in (self.estimate, self.low, self.high))
 
     @property
     def defined(self) -> bool:
