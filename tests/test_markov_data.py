@@ -63,8 +63,9 @@ def test_bad_outside_is_a_clear_error(bad):
 
 @pytest.mark.parametrize("outside", ["uniform", "block"])
 def test_empirical_transition_frequencies_match_the_matrix(outside):
-    """Pearson chi-square per source state (fixed key): every row's p-value > 1e-4; and the
-    first state follows the initial law within 5 standard errors."""
+    """Pearson chi-square per source state (fixed key): every row's p-value > 1e-4, and every
+    cell within 5 standard errors ``sqrt(p (1-p) / n_row)``; the first state follows the
+    initial law within 5 standard errors."""
     block = (6, 7, 8)
     mat = markov.transition_matrix(block, 10, 0.8, outside)
     init = markov.initial_law(block, 10, 0.8)
@@ -76,6 +77,8 @@ def test_empirical_transition_frequencies_match_the_matrix(outside):
         n = counts[i].sum()
         assert n > 200
         assert stats.chisquare(counts[i], n * mat[i]).pvalue > 1e-4
+        se = np.sqrt(mat[i] * (1 - mat[i]) / n)
+        assert np.all(np.abs(counts[i] / n - mat[i]) < 5 * se)
     first = np.bincount(seqs[:, 0], minlength=10) / n_seq
     assert np.all(np.abs(first - init) < 5 * np.sqrt(init * (1 - init) / n_seq))
 
