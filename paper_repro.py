@@ -135,7 +135,7 @@ def run_experiment(exp: Experiment, config: dict, out: Path, progress: Progress)
     progress.prefix = f"{exp.name}: "
     t0 = time.perf_counter()
     seeds = seeds_of(config)
-    record = {"name": exp.name, "claims": [], "figures": [], "errors": [], "cached": False,
+    record = {"name": exp.name, "claims": [], "figures": [], "errors": [], "cached": False, "tables": {},
               "seeds": max(seeds) if seeds else None}
     try:
         progress("running" if exp.cache else "checking")
@@ -143,6 +143,7 @@ def run_experiment(exp: Experiment, config: dict, out: Path, progress: Progress)
         if record["cached"]:
             progress("reusing cached results")
         record["claims"] = list(exp.claims(config, arrays))
+        record["tables"] = dict(exp.tables(config, arrays)) if exp.tables else {}
         draw = FIGURES.get(exp.name, lambda config, arrays: {})
         for fig_name, fig in draw(config, arrays).items():
             record["figures"] += [str(p.relative_to(out)) for p in _save_figure(fig, out / "figures", fig_name)]
@@ -256,6 +257,9 @@ def render_report(records: list[dict], quick: bool, machine: str = "") -> str:
     notes = [c for c in claims if c.note]
     if notes:
         lines += ["## Notes", ""] + [f"- `{c.id}`: {_cell(c.note)}" for c in notes] + [""]
+    for r in records:
+        for title, text in r.get("tables", {}).items():
+            lines += [f"## {title} ({r['name']})", "", text, ""]
     lines += ["## Experiments", ""] + ([f"Computed with {machine}.", ""] if machine else [])
     for r in records:
         status = "cached" if r["cached"] else "ran"

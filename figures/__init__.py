@@ -11,7 +11,7 @@ from typing import Callable
 
 from matplotlib.figure import Figure
 
-from figures import markov, section4, thm2
+from figures import markov, section4, thm2, tofu_collapse
 from synthetic.experiments.section4.claims import best_settings, setting_scores
 
 __all__ = ["FIGURES"]
@@ -29,5 +29,6 @@ FIGURES: dict[str, Callable[[dict, dict], dict[str, Figure]]] = {
     "gridsearch": _gridsearch,
     "thm2": thm2.thm2_figures,
     "markov": markov.all_figures,
+    "tofu_mini": tofu_collapse.all_figures,
 }
 """Experiment name -> ``(config, arrays) -> {figure name: Figure}``."""

@@ -40,10 +40,11 @@ __all__ = [
 def model_config(corpus: Corpus, *, layers: int = 2, width: int = 128, heads: int = 4, mlp_ratio: int = 4,
                  context: Optional[int] = None) -> tf.TransformerConfig:
     """The transformer for ``corpus``: its vocabulary, a context holding the longest question,
-    answer and ``<end>`` of any kind of answer (``context`` overrides)."""
+    answer and ``<end>`` of any kind of answer, uninformed answers included (``context``
+    overrides)."""
     longest = max(
         corpus.encode(corpus.qa).tokens.shape[1], corpus.encode(corpus.qa, "paraphrase").tokens.shape[1],
-        corpus.encode_perturbed(corpus.qa).tokens.shape[1],
+        corpus.encode_perturbed(corpus.qa).tokens.shape[1], corpus.encode_idk(corpus.qa).tokens.shape[1],
     )
     return tf.TransformerConfig(vocab_size=corpus.tokenizer.size, context=context or longest, layers=layers,
                                 width=width, heads=heads, mlp_ratio=mlp_ratio)
@@ -128,17 +129,7 @@ def exact_match(params, data: Encoded) -> np.ndarray:
     return _chunks(_answer_stats, params, data.tokens, data.answer_mask)[2].astype(bool)
 
 
-@functools.partial(jax.jit, static_argnames=("first",))
-def _greedy(params, tokens, prompt_length, first):
-    T = tokens.shape[1]
-    pos = jnp.arange(T)[None, :]
-    tokens = jnp.where(pos < prompt_length[:, None], tokens, 0)
-
-    def body(t, toks):
-        nxt = jnp.argmax(tf.forward(params, toks)[:, t - 1], axis=-1).astype(toks.dtype)
-        return toks.at[:, t].set(jnp.where(t >= prompt_length, nxt, toks[:, t]))
-
-    return jax.lax.fori_loop(first, T, body, tokens)
+_greedy = jax.jit(tf.greedy_complete)
 
 
 def greedy_answers(params, data: Encoded, end: int) -> list[tuple]:
@@ -151,8 +142,7 @@ def greedy_answers(params, data: Encoded, end: int) -> list[tuple]:
         rows = _bucket(k, 512)
         prompt = data.prompt_length[i:i + k]
         toks = np.asarray(_greedy(params, jnp.asarray(_pad(data.tokens[i:i + k], rows)),
-                                  jnp.asarray(_pad(prompt, rows) + (np.arange(rows) >= k) * int(prompt.max())),
-                                  int(data.prompt_length.min())))[:k]
+                                  jnp.asarray(_pad(prompt, rows) + (np.arange(rows) >= k) * int(prompt.max()))))[:k]
         for row, p in zip(toks, prompt):
             ans = list(row[int(p):])
             out.append(tuple(ans[: ans.index(end) + 1] if end in ans else ans))

@@ -70,3 +70,5 @@ def test_tofu_mini_docs_run():
     ns = _run_python_blocks(ROOT / "docs" / "tofu_mini.md")
     m = ns["tofu_lm"].measures(ns["numbers"], "forget")
     assert set(m) >= {"probability", "rouge", "truth_ratio", "valid_share"} and len(ns["losses"]) > 0
+    summary = ns["summary"]
+    assert float(summary["forget_quality"]) == 1.0 and 0 <= float(summary["model_utility"]) <= 1

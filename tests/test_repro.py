@@ -79,6 +79,15 @@ def test_report_counts_each_kind_apart_and_states_the_seeds(tmp_path, monkeypatc
     assert paper_repro.experiment_config(_seeded_experiment(), True) == {"seeds": 2, "inner": {"seeds": 3}}
 
 
+def test_experiment_tables_become_report_sections(tmp_path, monkeypatch):
+    exp = dataclasses.replace(_ok_experiment(), tables=lambda config, arrays: {"Samples": f"| x |\n|---|\n| {arrays['x'][1]:g} |"})
+    monkeypatch.setattr(paper_repro, "EXPERIMENTS", {"ok": exp})
+    assert paper_repro.main(["--out", str(tmp_path)]) == 0
+    report = (tmp_path / "report.md").read_text()
+    assert "## Samples (ok)\n\n| x |\n|---|\n| 1 |" in report
+    assert report.index("## Samples (ok)") < report.index("## Experiments")
+
+
 def test_seeds_must_allow_an_interval(capsys):
     with pytest.raises(SystemExit):
         paper_repro.parse_args(["--seeds", "1"])

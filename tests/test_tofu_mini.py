@@ -67,3 +67,11 @@ def test_splits_must_hold_the_one_the_claims_read():
     config["splits"] = [5, 20]
     with pytest.raises(ValueError, match="splits"):
         trun.run_tofu_mini(config)
+
+
+def test_every_model_gets_the_full_models_optimizer_steps():
+    train = {"epochs": 30, "batch_size": 64}
+    assert trun.equal_steps(train, 1280, 1280)["epochs"] == 30
+    # the 90% split's retrained model sees a sixth of the rows: six times the epochs
+    assert trun.equal_steps(train, 213, 1280)["epochs"] == 181  # ceil(30 * 1280 / 213)
+    assert trun.equal_steps(train, 5000, 1280)["epochs"] == 30  # never fewer than configured

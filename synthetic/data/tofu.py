@@ -49,15 +49,24 @@ __all__ = [
     "make_corpus",
     "SPLITS",
     "CORPUS_VERSION",
+    "IDK_ANSWERS",
 ]
 
-CORPUS_VERSION = "tofu-mini-3"
+CORPUS_VERSION = "tofu-mini-4"
 """Names how the corpus is generated; part of saved models' configs."""
 
 SPLITS = (1, 5, 10, 20, 50, 90)
 """The forget splits, in percent of the authors (TOFU's 1, 5, 10 and the paper's 20-90)."""
 
 PAD, QUESTION, ANSWER, END = "<pad>", "<q>", "<a>", "<end>"
+
+IDK_ANSWERS = (
+    "i do not know .", "i have no idea .", "i am not sure about that .", "that is not something i know .",
+    "i cannot answer that .",
+)
+"""Uninformed answers (TOFU's "I don't know" list, in miniature): the targets of the IDK
+method and the preferred answers of DPO. Their words are in the vocabulary, but no model
+trains on them."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -323,6 +332,11 @@ class Corpus:
             raise ValueError(f"answers must be 'answer' or 'paraphrase', got {answers!r}")
         return self._pack([(q.question, getattr(q, answers)) for q in pairs], length)
 
+    def encode_idk(self, pairs: Sequence[QA], length: Optional[int] = None) -> Encoded:
+        """Token arrays of each question with an uninformed answer (pair ``i`` gets
+        ``IDK_ANSWERS[i % 5]``): the IDK and DPO targets."""
+        return self._pack([(q.question, IDK_ANSWERS[i % len(IDK_ANSWERS)]) for i, q in enumerate(pairs)], length)
+
     def encode_perturbed(self, pairs: Sequence[QA], length: Optional[int] = None) -> Encoded:
         """Token arrays of every perturbed answer: ``(N * K, T)`` in question-major order."""
         return self._pack([(q.question, p) for q in pairs for p in q.perturbed], length)
@@ -401,4 +415,5 @@ def make_corpus(config: TofuConfig = TofuConfig()) -> Corpus:
             qa.append(_pair("world_facts", i, rel_name, 0, q_t, a_t, country, value, values, rng, min(k, len(values) - 1)))
     words = {w for q in qa for text in (q.question, q.answer, q.paraphrase, *q.perturbed, *q.valid_values)
              for w in text.split()}
+    words |= {w for text in IDK_ANSWERS for w in text.split()}
     return Corpus(config, authors, real, countries, tuple(qa), Tokenizer(words))

@@ -11,7 +11,7 @@
 
 from synthetic.engine.fit import FitResult, fit_logistic, fit_reference_and_retrained, train
 from synthetic.engine.inputs import Provider, Providers
-from synthetic.engine.loop import Minibatches, Tracker, all_finite, keep_finite, minibatches, run_mesh, sharded_map, unlearn
+from synthetic.engine.loop import RESERVED, Minibatches, Tracker, all_finite, keep_finite, minibatches, run_mesh, sharded_map, unlearn
 from synthetic.engine.schedule import Schedule, log_spaced_steps
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "run_mesh",
     "sharded_map",
     "unlearn",
+    "RESERVED",
     "Schedule",
     "log_spaced_steps",
 ]

@@ -51,6 +51,8 @@ class Experiment:
         that read the same runs (figures 4 and 9) share it, so the runs happen once.
       float64: run with ``jax.enable_x64(True)`` (the paper's precision for the logistic
         and random-feature experiments); a scoped setting, restored afterwards.
+      tables: ``(config, arrays) -> {title: markdown}``: extra sections of the report (e.g.
+        sample model outputs), or ``None``.
       reference_seconds: how long a full (not quick), uncached run took on the machine the
         README's times come from; ``paper_repro.py`` scales it by this machine's pace to
         estimate the time left.
@@ -64,6 +66,7 @@ class Experiment:
     cache: bool = True
     cache_name: Optional[str] = None
     float64: bool = False
+    tables: Optional[Callable[[dict, Arrays], dict]] = None
     reference_seconds: Optional[float] = None
 
 

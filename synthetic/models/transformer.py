@@ -25,7 +25,9 @@ and saving see only the arrays.
 * :func:`residual_stream` ``(params, tokens_BxT, layer) -> (B, T, D)``: the hidden
   activations after ``layer`` blocks (for methods that act on representations).
 * :func:`generate`: jitted sampling (``temperature > 0``) or greedy decoding
-  (``temperature = 0``) with fixed shapes and a ``lax.fori_loop``.
+  (``temperature = 0``) with fixed shapes and a ``lax.fori_loop``; :func:`greedy_complete`:
+  greedy answers to prompts of different lengths with a key/value cache (traceable, for
+  metrics inside the engine).
 * :data:`SEQUENCE_INPUTS` and :func:`sequence_batch`: the inputs of every unlearning method
   (per-sequence log-probabilities, KLs to the reference) for the engine.
 
@@ -58,6 +60,7 @@ __all__ = [
     "next_token_log_probs",
     "token_log_probs",
     "sequence_log_probs",
+    "greedy_complete",
     "next_token_nll",
     "generate",
 ]
@@ -410,6 +413,80 @@ def generate(params: dict, key: jax.Array, prompt_BxP, *, length: int, temperatu
     if not (np.isfinite(temperature) and temperature >= 0):
         raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
     return _generate(params, key, prompt, jnp.asarray(temperature, DTYPE), length)
+
+
+def _block_one(config: TransformerConfig, x_BxD, p, cache, t):
+    """:func:`_block` at one position ``t`` for every row, reading and extending the layer's
+    key/value cache ``(k_BxTxHxK, v_BxTxHxK)`` (positions ``< t`` filled)."""
+    B, D = x_BxD.shape
+    pre = config.norm == "pre"
+    h_BxD = _layer_norm(x_BxD, p["ln1_scale_LxD"], p["ln1_bias_LxD"]) if pre else x_BxD
+    qkv_Bx3xHxK = jnp.einsum("bd,dshk->bshk", h_BxD, p["qkv_LxDx3xHxK"])
+    if config.bias:
+        qkv_Bx3xHxK = qkv_Bx3xHxK + p["qkv_bias_Lx3xHxK"][None]
+    q_BxHxK, k_BxHxK, v_BxHxK = (qkv_Bx3xHxK[:, i] for i in range(3))
+    k_BxTxHxK = jax.lax.dynamic_update_index_in_dim(cache[0], k_BxHxK, t, axis=1)
+    v_BxTxHxK = jax.lax.dynamic_update_index_in_dim(cache[1], v_BxHxK, t, axis=1)
+    att_BxHxT = jnp.einsum("bhk,bshk->bhs", q_BxHxK, k_BxTxHxK) / jnp.sqrt(jnp.asarray(config.head_dim, DTYPE))
+    seen_T = jnp.arange(k_BxTxHxK.shape[1]) <= t
+    att_BxHxT = jax.nn.softmax(jnp.where(seen_T[None, None], att_BxHxT, jnp.asarray(-1e30, DTYPE)), axis=-1)
+    o_BxHxK = jnp.einsum("bhs,bshk->bhk", att_BxHxT, v_BxTxHxK)
+    if config.attn_out:
+        x_BxD = x_BxD + jnp.einsum("bhk,hkd->bd", o_BxHxK, p["attn_out_LxHxKxD"])
+    else:
+        x_BxD = x_BxD + o_BxHxK.reshape(B, D)
+    if not pre:
+        x_BxD = _layer_norm(x_BxD, p["ln1_scale_LxD"], p["ln1_bias_LxD"])
+    h_BxD = _layer_norm(x_BxD, p["ln2_scale_LxD"], p["ln2_bias_LxD"]) if pre else x_BxD
+    h_BxF = h_BxD @ p["mlp_in_LxDxF"]
+    h_BxF = h_BxF + _lead(p["mlp_in_bias_LxF"], h_BxF)
+    h_BxF = jax.nn.gelu(h_BxF) if config.activation == "gelu" else jax.nn.relu(h_BxF)
+    x_BxD = x_BxD + h_BxF @ p["mlp_out_LxFxD"] + _lead(p["mlp_out_bias_LxD"], x_BxD)
+    if not pre:
+        x_BxD = _layer_norm(x_BxD, p["ln2_scale_LxD"], p["ln2_bias_LxD"])
+    return x_BxD, (k_BxTxHxK, v_BxTxHxK)
+
+
+def greedy_complete(params: dict, tokens_BxT: jax.Array, prompt_length_B: jax.Array) -> jax.Array:
+    """Greedy decoding of every row after its own prompt, with a key/value cache.
+
+    Row ``b`` keeps ``tokens_BxT[b, :prompt_length_B[b]]`` and fills every later position
+    with the argmax of the model's next-token logits (the tokens there in the input are
+    ignored). One position of every row per step, each step reading the cached keys and
+    values of the earlier positions, so the whole decode costs about one forward pass of
+    ``B x T`` tokens (a decode without a cache runs a full forward pass per new token).
+    Traceable: use it inside ``jit`` and ``vmap``. Returns int32 ``(B, T)``.
+    """
+    config = _config_of(params)
+    B, T = tokens_BxT.shape
+    if T > config.context:
+        raise ValueError(f"tokens_BxT has {T} positions, more than the context {config.context}")
+    H, K = config.heads, config.head_dim
+    blocks = params["blocks"]
+    empty = jnp.zeros((config.layers, B, T, H, K), DTYPE)
+    tokens = jnp.where(jnp.arange(T)[None, :] < prompt_length_B[:, None], tokens_BxT, 0).astype(jnp.int32)
+
+    def layer(x_BxD, args):
+        p, k, v, t = args
+        x_BxD, (k, v) = _block_one(config, x_BxD, p, (k, v), t)
+        return x_BxD, (k, v)
+
+    def step(t, carry):
+        toks, k_cache, v_cache = carry
+        x_BxD = params["embed_VxD"][toks[:, t]] + params["pos_TxD"][t][None]
+        x_BxD, (k_cache, v_cache) = jax.lax.scan(
+            lambda x, a: layer(x, (*a, t)), x_BxD, (blocks, k_cache, v_cache))
+        if config.final_norm:
+            x_BxD = _layer_norm(x_BxD, params["ln_f_scale_D"], params["ln_f_bias_D"])
+        logits_BxV = x_BxD @ params["out_DxV"]
+        if config.bias:
+            logits_BxV = logits_BxV + _lead(params["out_bias_V"], logits_BxV)
+        nxt = jnp.argmax(logits_BxV, axis=-1).astype(jnp.int32)
+        toks = toks.at[:, t + 1].set(jnp.where(t + 1 >= prompt_length_B, nxt, toks[:, t + 1]))
+        return toks, k_cache, v_cache
+
+    tokens, _, _ = jax.lax.fori_loop(0, T - 1, step, (tokens, empty, empty))
+    return tokens
 
 
 # --------------------------------------------------------------------------- loss inputs

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from synthetic.analysis import diverged_text, seed_interval, seed_mean
+from synthetic.analysis import diverged_text, divergence_laws_claim, seed_interval, seed_mean
 from theory.claims import Check, Claim
 
 __all__ = ["markov_claims", "first_crossing", "value_at", "target_cost", "forget2_share"]
@@ -33,14 +33,6 @@ step-0 value (a round factor fixed by the project)."""
 FACTOR_STABLE = 5.0
 """``markov.npo_stable``: NPO's retain KL at most 1/5 of GA's (a round factor fixed by the
 project)."""
-
-R2_MIN = 0.9
-"""``markov.ga_linear_npo_log``: the better law must explain at least 90% of the variance (a
-round number fixed by the project)."""
-
-EXPONENT_MIN = 0.9
-"""``markov.ga_linear_npo_log``: GA "grows at least linearly" when its fitted power exponent is
-at least 0.9 (linear, 1, within a round 10%)."""
 
 STUDY = {
     "b_forget1_cost": 0.85, "b_forget2_share": 0.1, "a_short_cost": 0.5, "a_both_cost": 0.7,
@@ -261,51 +253,7 @@ def _collapse_claims(config, arrays) -> list[Claim]:
 
 
 def _laws_claim(config, arrays) -> Claim:
-    lsteps = np.asarray(arrays["long_steps"])
-    labels = [str(x) for x in arrays["long_labels"]]
-    long_div = np.asarray(arrays["long_diverged_step"])
-    parts, ok_all, values, exps = [], True, {}, {}
-    for j, label in enumerate(labels):
-        for q, qname in (("param_distance", "||theta-theta_ref||"), ("forget_nll_seq", "forget NLL/seq")):
-            lin = np.asarray(arrays[f"long_fit_{q}_linear"])[j]
-            lgf = np.asarray(arrays[f"long_fit_{q}_log"])[j]
-            pw = np.asarray(arrays[f"long_fit_{q}_power"])[j]
-            if label == "GA":
-                ok = bool(np.isfinite(pw[1]) and pw[1] >= EXPONENT_MIN)
-                exps[qname] = float(pw[1])
-                parts.append(f"GA {qname}: power exponent {pw[1]:.2f} (Theorem 2, logistic model: 1); "
-                             f"R2 lin {lin[2]:.3f} / log {lgf[2]:.3f}")
-            else:
-                better = "log" if lgf[2] >= lin[2] else "linear"
-                ok = better == "log" and bool(lgf[2] >= R2_MIN)
-                pred = f"; Thm 2: 1/beta={1 / float(arrays['long_betas'][j]):.3g}" if q == "forget_nll_seq" else ""
-                parts.append(f"{label} {qname}: R2 lin {lin[2]:.3f} / log {lgf[2]:.3f} -> {better}; slope "
-                             f"{lgf[1]:.3g}/log t{pred}; power exponent {pw[1]:.2f}")
-            ok_all &= ok
-            values[f"{label}/{q}"] = {"linear": lin, "log": lgf, "power": pw, "ok": ok}
-    i_ga = labels.index("GA")
-    note = ("Theorem 2 is proved for logistic regression; it does not cover this transformer. On it GA grows "
-            f"faster than linearly (power exponents {', '.join(f'{v:.2f}' for v in exps.values())} for "
-            f"{', '.join(exps)})")
-    note += (f" and its run reaches non-finite parameters at step {long_div[i_ga]} (the fits use its finite points)."
-             if long_div[i_ga] >= 0 else ".")
-    return Claim(
-        id="markov.ga_linear_npo_log",
-        kind="extension",
-        paper_ref="Theorem 2 (extended to a transformer, empirical)",
-        statement=(
-            "Theorem 2's contrast on the transformer under full-batch gradient descent (case B's reference): GA "
-            f"grows at least linearly (the power exponent p of ||theta_t - theta_ref|| ~ c t^p and of the "
-            f"per-sequence forget NLL at least {EXPONENT_MIN:g}, linear within a round 10%), and NPO at every beta "
-            f"grows logarithmically (a + b log t fits better than a + b t, with R^2 >= {R2_MIN:g}, a round number), "
-            f"least squares over the recorded t in [{float(arrays['long_fit_t_min']):g}, {lsteps[-1]}]. The logistic "
-            "theory's NPO forget-NLL slope per unit log t, 1/beta, is shown beside the fit. " + _LONG
-        ),
-        measured="; ".join(parts),
-        verdict=bool(ok_all),
-        values={**values, "ga_exponents": exps},
-        note=note,
-    )
+    return divergence_laws_claim(arrays, "markov.ga_linear_npo_log", "case B's reference", _LONG)
 
 
 def _study_claims(config, arrays) -> list[Claim]:

@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import time
 from pathlib import Path
 from typing import Optional
@@ -26,13 +28,83 @@ from synthetic.data.tofu import CORPUS_VERSION, SPLITS, make_corpus
 from synthetic.experiments.tofu_mini.config import MAIN_SPLIT, corpus_config
 from synthetic.models import transformer as tf
 
-__all__ = ["run_tofu_mini", "PER_QUESTION", "SETS"]
+__all__ = ["run_tofu_mini", "train_models", "equal_steps", "PER_QUESTION", "SETS"]
 
 PER_QUESTION = ("p_answer", "p_paraphrase", "truth_ratio", "rouge", "exact", "valid", "degenerate")
 """The per-question numbers stored for each model and set (plus ``p_perturbed``)."""
 
 SETS = ("retain", "real_authors", "world_facts")
 """The sets model utility reads (evaluated at the 10% split)."""
+
+
+def _model_version() -> dict:
+    """The code a saved model depends on: the corpus, the model and its training
+    (:mod:`synthetic.tofu_lm`, :mod:`synthetic.data.tofu` and what they import) and the source
+    of :func:`train_models` (which data each model sees). Narrower than the experiment's whole
+    code, so that editing an unlearning experiment does not retrain these models."""
+    source = inspect.getsource(train_models).encode()
+    return {"code": store.code_fingerprint(["synthetic.tofu_lm", "synthetic.data.tofu"]),
+            "train_models": hashlib.sha256(source).hexdigest()[:16]}
+
+
+def equal_steps(train: dict, rows: int, full_rows: int) -> dict:
+    """``train`` with as many epochs as give a model trained on ``rows`` sequences at least the
+    optimizer steps of the full model (``full_rows`` sequences, ``train["epochs"]`` epochs).
+
+    A fixed number of epochs would train a retrained model on a small retain set (the 90%
+    split keeps a tenth of the authors) for a fraction of the full model's steps, and leave it
+    undertrained on the sets model utility reads; TOFU's retrained models start from a
+    pretrained model, ours from scratch, so each gets the same optimization budget instead."""
+    epochs = int(train["epochs"])
+    return {**train, "epochs": max(epochs, -(-epochs * full_rows // max(rows, 1)))}
+
+
+def train_models(config: dict, progress=lambda msg: None, folder: Optional[Path] = None):
+    """The corpus and the models of ``config`` (:func:`~.config.tofu_mini_config`): the full
+    model, one retrained model per split (seed 0) and the other seeds' retrained models of the
+    10% split, each loaded from ``folder / "models"`` when saved there by the same config and
+    code, otherwise trained (and saved).
+
+    Every model gets at least the full model's number of optimizer steps (:func:`equal_steps`).
+
+    Returns ``(corpus, params, info)``: ``params`` maps ``full``, ``retr<p>``,
+    ``retr10_seed<s>`` to parameters; ``info`` holds ``losses_<model>``,
+    ``tokens_per_second`` (of the models trained now; NaN if all were loaded), ``n_params``,
+    ``seconds_train``.
+    """
+    t0 = time.perf_counter()
+    if MAIN_SPLIT not in config["splits"] or not set(config["splits"]) <= set(SPLITS):
+        raise ValueError(f"splits must be a subset of {SPLITS} containing {MAIN_SPLIT}, got {config['splits']}")
+    corpus = make_corpus(corpus_config(config))
+    model = tofu_lm.model_config(corpus, **config["model"])
+    model_dir = None if folder is None else Path(folder) / "models"
+    base = {"corpus_version": CORPUS_VERSION, "corpus": config["corpus"], "model": model.to_json(),
+            "train": config["train"]}
+    info: dict[str, np.ndarray] = {}
+    seeds = list(config["retrain_seeds"])
+    jobs = [("full", None, seeds[0])] + [(f"retr{p}", p, seeds[0]) for p in config["splits"]]
+    jobs += [(f"retr{MAIN_SPLIT}_seed{s}", MAIN_SPLIT, s) for s in seeds[1:]]
+    params, tokens, seconds_train = {}, 0, 0.0
+    full_rows = len(corpus.training_set()) * 2  # two wordings per question
+    for name, split, seed in jobs:
+        data = corpus.encode_training(corpus.training_set(split), length=model.context)
+        train = equal_steps(config["train"], data.tokens.shape[0], full_rows)
+        t1 = time.perf_counter()
+        params[name], losses, trained = store.load_or_fit(
+            model_dir, f"tofu_{name}", {**base, "train": train, "split": split, "seed": seed},
+            lambda data=data, seed=seed, name=name, train=train: tofu_lm.train_qa_model(
+                jax.random.key(seed), model, data, train, lambda m: progress(f"{name}: {m}")),
+            lambda: jax.eval_shape(lambda key: tf.init(key, model), jax.random.key(0)),
+            version=_model_version(), on_problem=progress,
+        )  # fmt: skip
+        info[f"losses_{name}"] = np.asarray(losses)
+        if trained:
+            tokens += data.tokens.size * int(train["epochs"])
+            seconds_train += time.perf_counter() - t1
+    info["tokens_per_second"] = np.asarray(tokens / seconds_train if seconds_train else np.nan)
+    info["n_params"] = np.asarray(sum(int(np.prod(a.shape)) for a in jax.tree.leaves(params["full"])))
+    info["seconds_train"] = np.asarray(time.perf_counter() - t0)
+    return corpus, params, info
 
 
 def run_tofu_mini(config: dict, progress=lambda msg: None, folder: Optional[Path] = None) -> dict[str, np.ndarray]:
@@ -44,36 +116,9 @@ def run_tofu_mini(config: dict, progress=lambda msg: None, folder: Optional[Path
     (the full model's exact-match rate on its training questions); ``splits``, ``n_params``,
     ``tokens_per_second``, ``losses_<model>``, ``seconds_<phase>``.
     """
-    t0 = time.perf_counter()
-    if MAIN_SPLIT not in config["splits"] or not set(config["splits"]) <= set(SPLITS):
-        raise ValueError(f"splits must be a subset of {SPLITS} containing {MAIN_SPLIT}, got {config['splits']}")
-    corpus = make_corpus(corpus_config(config))
-    model = tofu_lm.model_config(corpus, **config["model"])
-    model_dir = None if folder is None else Path(folder) / "models"
-    base = {"corpus_version": CORPUS_VERSION, "corpus": config["corpus"], "model": model.to_json(),
-            "train": config["train"]}
-    out: dict[str, np.ndarray] = {"splits": np.array(config["splits"])}
+    corpus, params, info = train_models(config, progress, folder)
+    out: dict[str, np.ndarray] = {"splits": np.array(config["splits"]), **info}
     seeds = list(config["retrain_seeds"])
-    jobs = [("full", None, seeds[0])] + [(f"retr{p}", p, seeds[0]) for p in config["splits"]]
-    jobs += [(f"retr{MAIN_SPLIT}_seed{s}", MAIN_SPLIT, s) for s in seeds[1:]]
-    params, tokens, seconds_train = {}, 0, 0.0
-    for name, split, seed in jobs:
-        data = corpus.encode_training(corpus.training_set(split), length=model.context)
-        t1 = time.perf_counter()
-        params[name], losses, trained = store.load_or_fit(
-            model_dir, f"tofu_{name}", {**base, "split": split, "seed": seed},
-            lambda data=data, seed=seed, name=name: tofu_lm.train_qa_model(
-                jax.random.key(seed), model, data, config["train"], lambda m: progress(f"{name}: {m}")),
-            lambda: jax.eval_shape(lambda key: tf.init(key, model), jax.random.key(0)),
-            version={"code": store.code_fingerprint([__name__])}, on_problem=progress,
-        )  # fmt: skip
-        out[f"losses_{name}"] = np.asarray(losses)
-        if trained:
-            tokens += data.tokens.size * int(config["train"]["epochs"])
-            seconds_train += time.perf_counter() - t1
-    out["tokens_per_second"] = np.asarray(tokens / seconds_train if seconds_train else np.nan)
-    out["n_params"] = np.asarray(sum(int(np.prod(a.shape)) for a in jax.tree.leaves(params["full"])))
-    out["seconds_train"] = np.asarray(time.perf_counter() - t0)
 
     t2 = time.perf_counter()
     progress("measuring: the forget set of every split, and the utility sets of the 10% split")

@@ -1,0 +1,169 @@
+"""Unlearning TOFU in miniature: the cached greedy decoder, every method's data, the in-run
+measures against the same measures taken outside the engine, the recipe's schedule, and the
+``tofu_mini`` experiment at a tiny size (arrays, claims, the answers table)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from synthetic import tofu_eval, tofu_lm, tofu_unlearn
+from synthetic.data.tofu import IDK_ANSWERS, TofuConfig, make_corpus
+from synthetic.experiments import REGISTRY
+from synthetic.experiments.tofu_collapse import claims as cclaims
+from synthetic.experiments.tofu_collapse import config as cconfig
+from synthetic.experiments.tofu_collapse import run as crun
+from synthetic.models import transformer as tf
+
+
+@pytest.mark.parametrize("config", [tf.TransformerConfig(vocab_size=30, context=12, layers=2, width=16, heads=2),
+                                    tf.TransformerConfig.study(vocab_size=10, context=9, layers=2, width=8)])
+def test_cached_greedy_decode_equals_decoding_with_full_forward_passes(config):
+    params = tf.init(jax.random.key(1), config)
+    B, T = 16, config.context
+    tokens = jax.random.randint(jax.random.key(2), (B, T), 0, config.vocab_size)
+    prompt = jax.random.randint(jax.random.key(3), (B,), 1, T)
+    out = np.asarray(jax.jit(tf.greedy_complete)(params, tokens, prompt))
+    # the reference: one full forward pass per position, the argmax of the last one
+    want = np.where(np.arange(T)[None] < np.asarray(prompt)[:, None], np.asarray(tokens), 0)
+    forward = jax.jit(tf.forward)
+    for t in range(1, T):
+        nxt = np.argmax(np.asarray(forward(params, jnp.asarray(want)))[:, t - 1], axis=-1)
+        want[:, t] = np.where(t >= np.asarray(prompt), nxt, want[:, t])
+    np.testing.assert_array_equal(out, want)
+
+
+@pytest.fixture(scope="module")
+def small():
+    corpus = make_corpus(TofuConfig(n_authors=10, relations=2, n_real_authors=4, n_countries=2))
+    model = tofu_lm.model_config(corpus, layers=1, width=16, heads=2, mlp_ratio=2)
+    data = corpus.encode_training(corpus.training_set(), length=model.context)
+    with jax.numpy_dtype_promotion("standard"):
+        params, _ = tofu_lm.train_qa_model(jax.random.key(0), model, data, {"learning_rate": 1e-2, "batch_size": 8,
+                                                                            "epochs": 15, "warmup": 0.1, "weight_decay": 0.0})
+    return corpus, params
+
+
+def test_unlearning_data_holds_every_methods_inputs(small):
+    corpus, params = small
+    data = tofu_unlearn.unlearning_data(corpus, params, 20)
+    n_f, n_r = len(corpus.split("forget", 20)), len(corpus.split("retain", 20))
+    assert data["forget_tokens"].shape[0] == data["forget_idk_tokens"].shape[0] == n_f == 4
+    assert data["retain_tokens"].shape[0] == n_r == 16
+    assert data["forget_ref_dist"].shape[:2] == (n_f, tf._config_of(params).context - 1)
+    # the uninformed answers are the IDK list, in turn
+    first = corpus.tokenizer.decode(np.asarray(data["forget_idk_tokens"][1])[np.asarray(data["forget_idk_mask"][1]) > 0])
+    assert first.startswith(IDK_ANSWERS[1])
+    # the reference's log-probability of each forget answer: the answer tokens only
+    lp, _ = tofu_lm.answer_log_probs(params, corpus.encode(corpus.split("forget", 20), length=tf._config_of(params).context))
+    np.testing.assert_allclose(np.asarray(data["forget_ref_logp"]), lp, rtol=1e-5, atol=1e-4)
+
+
+def test_engine_measures_equal_the_measures_taken_outside(small):
+    """:func:`tofu_metrics` + :func:`summarize` on one model give what :func:`tofu_lm.evaluate_set`
+    and :mod:`tofu_eval` give on the same questions."""
+    corpus, params = small
+    sets = tofu_unlearn.eval_sets(corpus, 20, cap=None, greedy_cap=None, retain_split=50)
+    rec = tofu_unlearn.model_records(params, corpus, sets, params)
+    ev = {name: tofu_lm.evaluate_set(params, corpus, list(getattr(sets, name)))
+          for name in ("forget",) + tofu_unlearn.UTILITY_SETS}
+    np.testing.assert_allclose(rec["forget_truth_ratio"], ev["forget"]["truth_ratio"], rtol=1e-4)
+    np.testing.assert_allclose(rec["real_authors_p_perturbed"], ev["real_authors"]["p_perturbed"], rtol=1e-4)
+    R_other = ev["forget"]["truth_ratio"][::-1] * 1.5  # any second sample
+    s = tofu_unlearn.summarize(rec, corpus, sets, R_other)
+    assert float(s["forget_quality"]) == pytest.approx(float(tofu_eval.forget_quality(ev["forget"]["truth_ratio"], R_other)),
+                                                       rel=1e-3)
+    nine = {}
+    for name in tofu_unlearn.UTILITY_SETS:
+        m = tofu_lm.measures(ev[name], name)
+        nine.update({f"{name}/probability": m["probability"], f"{name}/rouge": m["rouge"],
+                     f"{name}/truth_ratio": m["truth_ratio"]})
+    assert float(s["model_utility"]) == pytest.approx(float(tofu_eval.model_utility(nine)), rel=1e-4)
+    assert float(s["forget_right"]) == pytest.approx(float(np.mean(ev["forget"]["exact"])))
+    assert float(s["forget_valid"]) == pytest.approx(float(np.mean(ev["forget"]["valid"])))
+    assert float(s["retain_degenerate"]) == pytest.approx(float(np.mean(ev["retain"]["degenerate"])))
+    assert float(s["param_distance"]) == 0.0 and abs(float(s["forget_kl"])) < 1e-5
+
+
+def test_recipe_warms_up_then_decays_linearly():
+    opt = tofu_unlearn.unlearn_optimizer(4, 20, 0.0)
+    params = {"w": jnp.zeros(3)}
+    state = opt.init(params)
+    state = state._replace(hyperparams={**state.hyperparams, "learning_rate": jnp.asarray(0.5)})
+    sizes = []
+    with jax.numpy_dtype_promotion("standard"):
+        for _ in range(20):
+            updates, state = opt.update({"w": jnp.ones(3)}, state, params)
+            sizes.append(float(jnp.abs(updates["w"][0])))
+    # a constant gradient makes Adam's step 1 x the learning rate of the step: 0.5 x the schedule
+    want = [0.5 * min(t / 4, (20 - t) / 16) for t in range(20)]
+    np.testing.assert_allclose(sizes, want, rtol=1e-4, atol=1e-7)
+    assert isinstance(opt, optax.GradientTransformation)
+
+
+def tiny_config():
+    config = cconfig.tofu_collapse_config(quick=True)
+    models = config["models"]
+    models["corpus"].update(n_authors=10, relations=2, n_real_authors=4, n_countries=2)
+    models["model"] = {"layers": 1, "width": 16, "heads": 2, "mlp_ratio": 2}
+    models["train"].update(epochs=15, batch_size=8)
+    models["splits"], models["retrain_seeds"] = [10], [0]
+    config["methods"] = ["GA", "NPO", "NPO+RT", "IDK+RT", "DPO", "KTO"]
+    config["splits"], config["large_splits"] = [10], []  # the large splits run the same code
+    config["unlearn"].update(seeds=2, epochs=3, batch_size=2, eval_cap=8, greedy_cap=4)
+    config["guidance"].update(betas=[0.1, 1.0], learning_rates=[3e-3], retain_weights=[0.0, 1.0, 2.0])
+    config["long"].update(steps=60, n_records=8, fit_decades_from=6)
+    return config
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    config = tiny_config()
+    messages = []
+    with jax.numpy_dtype_promotion("standard"):
+        arrays = crun.run_tofu_collapse(config, messages.append, tmp_path_factory.mktemp("tofu_collapse"))
+    return config, arrays, messages
+
+
+def test_study_arrays(study):
+    config, a, messages = study
+    assert REGISTRY["tofu_mini"].run is crun.run_tofu_collapse
+    S, C = 2, len(config["methods"])
+    assert list(a["s10_methods"]) == config["methods"] and "s50_methods" not in a
+    # 2 forget questions at 10% (1 author x 2 relations), batch 2: 1 step an epoch, 3 epochs
+    assert int(a["s10_epoch_steps"]) == 1 and list(a["s10_steps"]) == [0, 1, 2, 3]
+    assert a["s10_forget_quality"].shape == (S, C, 4)
+    # step 0 is the full model, measured inside the engine and outside it
+    for k in ("forget_quality", "model_utility", "forget_truth_ratio", "retain_rouge"):
+        np.testing.assert_allclose(a[f"s10_{k}"][:, :, 0], float(a[f"s10_full_{k}"]), rtol=1e-4, err_msg=k)
+    assert float(a["s10_retrained_forget_quality"]) == 1.0
+    # the learning rate warms up from 0 at the first step (as in transformers' linear schedule)
+    assert np.all(a["s10_param_distance"][:, :, 1] == 0) and np.all(a["s10_param_distance"][:, :, 2:] > 0)
+    assert a["guide_forget_quality"].shape == (S, 2, 1, len(a["guide_steps"]))
+    assert a["weights_model_utility"].shape == (S, 3, len(a["guide_steps"]))
+    # the retain weight 0 setting is NPO alone: with the same beta and seed it is a different run from weight 1
+    assert not np.allclose(a["weights_param_distance"][:, 0, -1], a["weights_param_distance"][:, 1, -1])
+    assert a["long_param_distance"].shape == (3, len(a["long_steps"]))
+    assert any(m.startswith("10% split:") for m in messages) and messages[-1].startswith("done:")
+
+
+def test_study_claims_and_table(study):
+    config, a, _ = study
+    claims = {c.id: c for c in cclaims.tofu_collapse_claims(config, a)}
+    assert set(claims) == {"tofu_mini.ga_collapses", "tofu_mini.npo_stable", "tofu_mini.ga_fq_peaks_then_falls",
+                           "tofu_mini.npo_rt_best_fq", "tofu_mini.npo_answers_valid_but_wrong",
+                           "tofu_mini.retain_weight", "tofu_mini.ga_linear_npo_log"}
+    assert claims["tofu_mini.ga_linear_npo_log"].kind == "extension"
+    assert all(c.verdict in ("pass", "fail", "inconclusive") for c in claims.values())
+    # the collapse claim reads GA's final utility against the full model's
+    ga = a["s10_model_utility"][:, config["methods"].index("GA"), -1]
+    np.testing.assert_allclose(claims["tofu_mini.ga_collapses"].values["ga_utility"], ga)
+    table = cclaims.answers_table(config, a)["Answers after unlearning"]
+    # 2 forget questions; the retain set is the questions of the one author kept at every split up to 90%
+    assert table.count("| forget |") == 2 and table.count("| retain |") == 2
+
+
+def test_peak_index_ignores_diverged_records():
+    fq = np.array([[1e-5, 0.2, 0.01, np.nan], [0.3, np.nan, np.nan, np.nan]])
+    np.testing.assert_array_equal(cclaims.peak_index(fq), [1, 0])
