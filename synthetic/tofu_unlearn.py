@@ -114,8 +114,8 @@ class EvalSets:
 
 def eval_sets(corpus: Corpus, split: int, *, cap: Optional[int] = 60, greedy_cap: Optional[int] = 30,
               retain_split: int = 90) -> EvalSets:
-    """The evaluation sets of the ``split``% split: at most ``cap`` forget questions (evenly
-    spaced), the first ``greedy_cap`` of them for greedy answers, at most ``cap`` retain
+    """The evaluation sets of the ``split``% split: at most ``cap`` forget questions and at
+    most ``greedy_cap`` for greedy answers (each evenly spaced over the split), at most ``cap`` retain
     questions of the authors retained at every split up to ``retain_split``% (so utility is
     measured on the same questions at every split), and every real-author and world fact."""
     return EvalSets(
@@ -162,7 +162,8 @@ def eval_context(corpus: Corpus, sets: EvalSets, params_ref) -> dict:
 
 def tofu_metrics(params, method, ctx) -> dict:
     """The engine's metrics function: per-question numbers of every evaluation set (see the
-    module docstring), in float32; ``greedy`` is int16 ``(G, T)`` (prompts and answers)."""
+    module docstring), in float32; ``greedy`` is int16 (int32 for a vocabulary above 32767)
+    ``(G, T)``: prompts and answers."""
     logp = tf.next_token_log_probs(params, ctx["tokens"])
     target = ctx["tokens"][:, 1:]
     lp = jnp.take_along_axis(logp, target[..., None], axis=-1)[..., 0]
@@ -173,7 +174,7 @@ def tofu_metrics(params, method, ctx) -> dict:
 
     def rows(name):
         start, n = index[name]
-        return jax.lax.dynamic_slice_in_dim(lnp, start, n)
+        return lnp[start:start + n]
 
     out = {}
     for name in ("forget",) + UTILITY_SETS:
@@ -185,16 +186,17 @@ def tofu_metrics(params, method, ctx) -> dict:
         # log R: the geometric mean of the perturbed p~ over the paraphrase's p~ (TOFU's code)
         out[f"{name}_log_truth_ratio"] = jnp.mean(pert, axis=-1) - para
     start, n = index["forget/answer"]
-    f_logp = jax.lax.dynamic_slice_in_dim(logp, start, n)
-    f_mask = jax.lax.dynamic_slice_in_dim(m, start, n)
-    f_lp = jax.lax.dynamic_slice_in_dim(lp, start, n)
+    f_logp, f_mask, f_lp = logp[start:start + n], m[start:start + n], lp[start:start + n]
     kl = jnp.sum(kl_divergence(ctx["forget_ref_logp"], f_logp) * f_mask, axis=-1)
     out["forget_kl"] = jnp.mean(kl)
     out["forget_nll"] = -jnp.sum(f_lp * f_mask) / jnp.sum(f_mask)
     sq = sum(jnp.sum(jnp.square(a - b)) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(ctx["params_ref"])))
     out["param_distance"] = jnp.sqrt(sq)
     out = {k: v.astype(jnp.float32) for k, v in out.items()}
-    out["greedy"] = tf.greedy_complete(params, ctx["greedy_tokens"], ctx["greedy_prompt"]).astype(jnp.int16)
+    # token ids in int16 when the vocabulary allows (the records hold every run's answers)
+    small = tf._config_of(params).vocab_size <= np.iinfo(np.int16).max
+    out["greedy"] = tf.greedy_complete(params, ctx["greedy_tokens"], ctx["greedy_prompt"]).astype(
+        jnp.int16 if small else jnp.int32)
     return out
 
 

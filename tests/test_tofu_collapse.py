@@ -167,3 +167,18 @@ def test_study_claims_and_table(study):
 def test_peak_index_ignores_diverged_records():
     fq = np.array([[1e-5, 0.2, 0.01, np.nan], [0.3, np.nan, np.nan, np.nan]])
     np.testing.assert_array_equal(cclaims.peak_index(fq), [1, 0])
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda c: c.update(splits=[10, 15]), "splits must be among"),
+    (lambda c: c["guidance"].update(split=50), "guidance split 50"),
+    (lambda c: c.update(methods=["GA", "NOP"]), "NOP"),
+    (lambda c: c.update(retain_methods=["NPO+RT", "NPO"]), "retain_methods must all use retain data"),
+    (lambda c: c["unlearn"].update(seeds=0), "unlearn.seeds"),
+])
+def test_bad_configs_are_refused_before_any_work(change, match, tmp_path):
+    config = tiny_config()
+    change(config)
+    with pytest.raises(ValueError, match=match):
+        crun.run_tofu_collapse(config, folder=tmp_path)
+    assert not any(tmp_path.iterdir())  # nothing trained, nothing written

@@ -36,7 +36,9 @@ from synthetic.experiments.tofu_collapse.config import method_beta
 from synthetic.experiments.tofu_mini.run import train_models
 from synthetic.models import transformer as tf
 from synthetic.pipeline import SGD
+from synthetic.data.tofu import SPLITS
 from theory.methods import get_method
+from theory.validate import check_int
 
 __all__ = ["run_tofu_collapse", "SUMMARY"]
 
@@ -50,6 +52,23 @@ def _steps(n_forget: int, u: dict, records_per_epoch: int):
     every = max(1, per_epoch // int(records_per_epoch))
     steps = sorted(set(range(0, total + 1, every)) | {total})
     return total, per_epoch, engine.Schedule(tuple(steps))
+
+
+def _check(config: dict) -> None:
+    """Refuse a config the study cannot run, before any work (a named method, split or size)."""
+    unknown = sorted((set(config["splits"]) | set(config["large_splits"]) | {config["guidance"]["split"]}) - set(SPLITS))
+    if unknown:
+        raise ValueError(f"splits must be among {SPLITS}, got {unknown}")
+    if config["guidance"]["split"] not in config["splits"]:
+        raise ValueError(f"guidance split {config['guidance']['split']} must be one of splits {config['splits']}")
+    for name in list(config["methods"]) + list(config["retain_methods"]):
+        get_method(name)  # a ValueError naming the closest registered method
+    forget_only = [n for n in config["retain_methods"] if not get_method(n).uses_retain]
+    if forget_only:
+        raise ValueError(f"retain_methods must all use retain data, got {forget_only}")
+    u = config["unlearn"]
+    for key in ("seeds", "epochs", "batch_size", "records_per_epoch", "main_records_per_epoch"):
+        check_int(u[key], f"unlearn.{key}", 1)
 
 
 def _long_metrics(params, method, ctx):
@@ -70,9 +89,10 @@ def run_tofu_collapse(config: dict, progress=lambda msg: None, folder: Optional[
     ``long_betas (J,)`` (NaN for GA), ``long_steps (E2,)``, ``long_param_distance``,
     ``long_forget_nll_seq (J, E2)``, ``long_diverged_step (J,)``,
     ``long_fit_<param_distance|forget_nll_seq>_<linear|log|power> (J, 3)``, ``long_fit_t_min``;
-    sample answers after unlearning (seed 0, last step) ``samples_<forget|retain>_<question|truth|GA|NPO|NPO+RT>``;
-    ``full_utility``, ``seconds_<stage>``.
+    sample answers after unlearning (seed 0, last step)
+    ``samples_<forget|retain>_<question|truth|GA|NPO|NPO+RT>``; ``seconds_<stage>``.
     """
+    _check(config)
     t0 = time.perf_counter()
     seconds: dict[str, float] = {}
     corpus, models, _ = train_models(config["models"], progress, folder)
@@ -83,7 +103,8 @@ def run_tofu_collapse(config: dict, progress=lambda msg: None, folder: Optional[
     out: dict[str, np.ndarray] = {}
 
     def grid(split, methods, learning_rates, records_per_epoch, label):
-        """One engine call on the ``split``% split; returns the summary arrays and the context."""
+        """One engine call on the ``split``% split: ``(engine output, summary, evaluation sets,
+        the retrained model's records, steps per epoch, forget questions)``."""
         data = tofu_unlearn.unlearning_data(corpus, ref, split)
         sets = tofu_unlearn.eval_sets(corpus, split, cap=u["eval_cap"], greedy_cap=u["greedy_cap"])
         ctx = tofu_unlearn.eval_context(corpus, sets, ref)
