@@ -26,5 +26,5 @@ EXPERIMENT = Experiment(
     run=_run,
     claims=_claims,
     cache=False,
-    reference_seconds=4,
+    reference_seconds=2,
 )

@@ -21,5 +21,5 @@ EXPERIMENT = Experiment(
     # experiment always ran, because GA's long run diverges and amplifies any rounding difference
     # of the engine's scalar bookkeeping.
     float64=True,
-    reference_seconds=424,
+    reference_seconds=250,
 )

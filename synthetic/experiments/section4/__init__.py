@@ -22,7 +22,7 @@ EXPERIMENTS = (
         run=run.run_fig4,
         claims=claims.fig4_claims,
         float64=True,
-        reference_seconds=27,
+        reference_seconds=25,
     ),
     Experiment(
         name="fig9",
@@ -32,7 +32,7 @@ EXPERIMENTS = (
         claims=claims.fig9_claims,
         cache_name="fig4",
         float64=True,
-        reference_seconds=3,  # after fig4, whose runs it reads
+        reference_seconds=1,  # after fig4, whose runs it reads
     ),
     Experiment(
         name="fig3",
@@ -41,7 +41,7 @@ EXPERIMENTS = (
         run=run.run_grid_experiment,
         claims=claims.fig3_claims,
         float64=True,
-        reference_seconds=13,
+        reference_seconds=8,
     ),
     Experiment(
         name="gridsearch",
@@ -50,6 +50,6 @@ EXPERIMENTS = (
         run=run.run_grid_experiment,
         claims=claims.gridsearch_claims,
         float64=True,
-        reference_seconds=41,
+        reference_seconds=27,
     ),
 )

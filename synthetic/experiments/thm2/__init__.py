@@ -18,5 +18,5 @@ EXPERIMENT = Experiment(
     run=run.run_thm2,
     claims=claims.thm2_claims,
     float64=True,
-    reference_seconds=58,
+    reference_seconds=28,
 )

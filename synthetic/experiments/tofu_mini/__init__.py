@@ -17,5 +17,5 @@ EXPERIMENT = Experiment(
     config=config.tofu_mini_config,
     run=run.run_tofu_mini,
     claims=claims.tofu_mini_claims,
-    reference_seconds=175,
+    reference_seconds=186,
 )
