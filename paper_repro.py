@@ -17,11 +17,21 @@ reported as failed and does not change the exit status.
 
 from __future__ import annotations
 
+import signal
+
+if __name__ == "__main__":
+    # Before any import starts a thread (JAX's and XLA's do): every thread inherits this mask, so
+    # Ctrl-C reaches only the thread that waits for it (see _stop_on_interrupt).
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
 import argparse
 import difflib
 import io
 import json
+import os
 import sys
+import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -29,7 +39,7 @@ from typing import Optional
 
 from figures import FIGURES
 from synthetic.experiments import REGISTRY, Experiment, is_cached, run_cached, seeds_of, with_seeds
-from synthetic.store import atomic_write_bytes, atomic_write_text
+from synthetic.store import PENDING_WRITES, atomic_write_bytes, atomic_write_text
 from theory.claims import KINDS, Claim
 
 DEFAULT_SEEDS = 5
@@ -290,7 +300,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.seeds is not None and args.seeds < 2:
         parser.error(f"--seeds: need at least 2 seeds for an interval over seeds, got {args.seeds}")
-    names = [n.strip() for chunk in (args.only or []) for n in chunk.split(",") if n.strip()]
+    names = []
+    for chunk in args.only or []:
+        for n in chunk.split(","):
+            if not n.strip():
+                parser.error(f"--only: empty experiment name in {chunk!r}; allowed: {', '.join(EXPERIMENTS)}")
+            if n.strip() not in names:  # each experiment runs once, in the order first named
+                names.append(n.strip())
     for name in names:
         if name not in EXPERIMENTS:
             close = difflib.get_close_matches(name, list(EXPERIMENTS), n=1, cutoff=0.0)
@@ -300,6 +316,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.out is None:
         args.out = Path("results/quick") if args.quick else Path("results")
     return args
+
+
+def output_problem(out: Path) -> Optional[str]:
+    """Why results cannot be written under ``out`` (``None`` if they can): checked before any
+    work, by creating the folder (and its ``cache``, ``figures``) and a file in each."""
+    for folder in (out, out / "cache", out / "figures"):
+        if folder.exists() and not folder.is_dir():
+            return f"{folder} exists and is not a folder"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as e:
+            return f"cannot write to {folder}: {e.strerror or e}"
+    return None
 
 
 def main(argv=None) -> int:
@@ -312,7 +344,10 @@ def main(argv=None) -> int:
             print(f"{exp.name:12s} {exp.description}")
         return 0
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    problem = output_problem(out)  # before any work: a run must not end unable to write its results
+    if problem:
+        print(f"paper_repro.py: error: --out: {problem}", file=sys.stderr)
+        return 2
     progress = Progress()
     machine = devices_line()
     progress(machine)
@@ -345,5 +380,41 @@ def main(argv=None) -> int:
     return 0
 
 
+INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT, as a shell reports a process that SIGINT ended)."""
+
+
+def _stop_on_interrupt() -> None:
+    """Make Ctrl-C stop the run at once, with a message and exit status 130.
+
+    SIGINT is blocked in every thread (the block at the top of this file comes before any
+    import starts one; it is repeated here for a caller that imports this module) and received
+    by one waiting thread, which prints the message and ends the process with ``os._exit``. A Python ``KeyboardInterrupt`` would wait until a jitted
+    computation returns (minutes) or land in JAX's own threads mid-call. Files are only ever
+    written whole and renamed into place (:func:`synthetic.store.atomic_write_bytes`), so the
+    output folder keeps what it held; a half-written temporary file is removed.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+    def wait():
+        signal.sigwait({signal.SIGINT})
+        sys.stderr.write("\ninterrupted (Ctrl-C): stopped; results written before are unchanged\n")
+        sys.stderr.flush()
+        remove_partial_writes()
+        os._exit(INTERRUPTED)
+
+    threading.Thread(target=wait, name="ctrl-c", daemon=True).start()
+
+
+def remove_partial_writes() -> None:
+    """Delete the temporary files of writes still in progress (see :func:`_stop_on_interrupt`)."""
+    for tmp in list(PENDING_WRITES):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
 if __name__ == "__main__":
+    _stop_on_interrupt()
     sys.exit(main())

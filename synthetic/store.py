@@ -77,20 +77,45 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(_canonical(config).encode()).hexdigest()[:16]
 
 
+PENDING_WRITES: set = set()
+"""Temporary files of :func:`atomic_write_bytes` calls in progress (removed if the process is
+stopped mid-write; see ``paper_repro.py``'s Ctrl-C handling)."""
+
+
+def _umask() -> int:
+    """The process's umask (read without changing it where Linux tells it, else set and restored)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
+
+    The file gets the permissions a plain ``open(path, "w")`` would give (``0o666`` less the
+    umask), not the ``0o600`` of the temporary file it is written through."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    PENDING_WRITES.add(tmp)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    finally:
+        PENDING_WRITES.discard(tmp)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -2,6 +2,13 @@
 
 import dataclasses
 import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +16,8 @@ import pytest
 import paper_repro
 from synthetic.experiments import Experiment
 from theory.claims import Claim
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _ok_experiment(name="ok", passed=True, kind="paper"):
@@ -153,3 +162,65 @@ def test_time_left_skips_experiments_already_cached(tmp_path, monkeypatch):
     monkeypatch.setattr(paper_repro, "EXPERIMENTS", {"ok": exp})
     paper_repro.main(["--out", str(tmp_path)])  # quick=False: the cache now holds the full config
     assert paper_repro.TimeLeft(_configs(exp), quick=False, out=tmp_path).line() is None
+
+
+def _must_not_run():
+    def run(config, progress, folder):
+        raise AssertionError("the experiment ran although the output place is unusable")
+
+    return Experiment("never", "must not run", config=lambda q: {}, run=run, claims=lambda c, a: [])
+
+
+@pytest.mark.parametrize("make_out, message", [
+    (lambda tmp: tmp / "a_file", "exists and is not a folder"),
+    (lambda tmp: tmp / "a_file" / "results", "cannot write to"),
+])
+def test_unusable_output_place_is_refused_before_any_work(tmp_path, monkeypatch, capsys, make_out, message):
+    (tmp_path / "a_file").write_text("not a folder")
+    monkeypatch.setattr(paper_repro, "EXPERIMENTS", {"never": _must_not_run()})
+    assert paper_repro.main(["--out", str(make_out(tmp_path))]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_only_refuses_an_empty_name_and_runs_each_experiment_once(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(paper_repro, "EXPERIMENTS", {"ok": _ok_experiment(), "s": _seeded_experiment()})
+    for bad in ([""], ["ok,"], ["ok", " "]):
+        with pytest.raises(SystemExit):
+            paper_repro.parse_args([a for b in bad for a in ("--only", b)])
+        assert "--only: empty experiment name" in capsys.readouterr().err
+    assert paper_repro.parse_args(["--only", "s,ok", "--only", "ok,s"]).names == ["s", "ok"]
+    assert paper_repro.main(["--only", "ok,ok", "--only", "ok", "--out", str(tmp_path)]) == 0
+    assert [c["id"] for c in json.loads((tmp_path / "claims.json").read_text())] == ["ok.sum"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_files_get_the_users_umask(tmp_path, monkeypatch, umask):
+    monkeypatch.setattr(paper_repro, "EXPERIMENTS", {"ok": _ok_experiment()})
+    old = os.umask(umask)
+    try:
+        assert paper_repro.main(["--out", str(tmp_path)]) == 0
+    finally:
+        os.umask(old)
+    files = [tmp_path / "report.md", tmp_path / "claims.json", *(tmp_path / "cache").iterdir()]
+    assert {stat.S_IMODE(p.stat().st_mode) for p in files if p.is_file()} == {0o666 & ~umask}
+
+
+def test_ctrl_c_stops_at_once_with_130_and_leaves_the_output_folder_as_it_was(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "claims.json").write_text("[] earlier results\n")
+    with subprocess.Popen([sys.executable, str(ROOT / "paper_repro.py"), "--quick", "--only", "thm2", "--out",
+                           str(out)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as proc:
+        for line in proc.stderr:  # wait until the experiment is computing
+            if "thm2: running" in line:
+                break
+        time.sleep(1.0)
+        start = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        rest = proc.stderr.read()
+        assert proc.wait(timeout=60) == 130
+        assert time.perf_counter() - start < 5
+    assert "interrupted (Ctrl-C)" in rest and "Traceback" not in rest
+    assert (out / "claims.json").read_text() == "[] earlier results\n"
+    assert not list(out.rglob("*.tmp"))
