@@ -24,10 +24,11 @@ import optax
 
 from synthetic import engine
 from synthetic.data.gaussian import Dataset
+from synthetic.engine.fit import SOLVERS
 from synthetic.models.logistic import BINARY_INPUTS, binary_batch, logistic_log_probs, random_features
-from theory.methods import METHODS, Method, get_method, method_loss
+from theory.methods import METHODS, Method, as_methods, get_method, method_loss
 from theory.objectives import kl_divergence
-from theory.validate import check_positive
+from theory.validate import as_float_vector, check_finite, check_int, check_labels, check_positive
 
 __all__ = [
     "METRICS",
@@ -124,10 +125,13 @@ def unlearn_binary(problems: Problem, thetas_ref, thetas_retr, methods: Sequence
                    progress: Optional[Callable[[str], None]] = None) -> dict[str, np.ndarray]:
     """Unlearn every setting ``(methods[c], learning_rates[c])`` from each seed's reference.
 
+    Everything is checked before any work (the methods, the learning rates, finite parameters).
+
     Args:
       problems: stacked :class:`Problem`, leading axis = seeds ``S``.
-      thetas_ref, thetas_retr: ``(S, F)`` reference and retrained parameters.
-      methods: ``C`` concrete methods (each with its beta); learning_rates: ``C`` step sizes.
+      thetas_ref, thetas_retr: ``(S, F)`` reference and retrained parameters, finite.
+      methods: ``C`` concrete methods (each with its beta) or registered names;
+        learning_rates: ``C`` step sizes > 0 (a single number for a single method).
       schedule: the record steps (e.g. ``engine.Schedule.every(25, 2000)``).
       devices: devices to shard the runs over (default: all visible; see :func:`synthetic.engine.unlearn`).
       progress: called with the time left while the grid runs (see :func:`synthetic.engine.unlearn`).
@@ -135,10 +139,11 @@ def unlearn_binary(problems: Problem, thetas_ref, thetas_retr, methods: Sequence
       The engine's arrays: each of :data:`METRICS` ``(S, C, E)``, ``diverged_step (S, C)``,
       ``steps (E,)``.
     """
-    learning_rates = np.asarray(learning_rates, float)
-    if learning_rates.shape != (len(methods),):
-        raise ValueError(f"learning_rates must have one entry per method ({len(methods)}), got shape {learning_rates.shape}")
+    methods = [m.validate() for m in as_methods(methods)]
+    learning_rates = as_float_vector(learning_rates, "learning_rates", len(methods), per="method")
     check_positive(learning_rates, "learning_rates")
+    check_finite(thetas_ref, "thetas_ref")
+    check_finite(thetas_retr, "thetas_retr")
     batch, ctx = _prepare(problems, thetas_ref, thetas_retr)
     return engine.unlearn(
         BINARY_INPUTS, methods, SGD, thetas_ref, batch, schedule, binary_metrics, context=ctx,
@@ -157,12 +162,17 @@ def _as_2d(name: str, x) -> np.ndarray:
 
 
 def _as_labels(name: str, y, n: int) -> np.ndarray:
+    check_labels(y, name, 2)
     y = np.asarray(y)
     if y.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},), one label per example, got {y.shape}")
-    if not np.all((y == 0) | (y == 1)):
-        raise ValueError(f"{name} must hold labels in {{0, 1}}, got values {np.unique(y)[:5]}")
     return y.astype(np.int32)
+
+
+def _as_params(name: str, theta, n_params: int) -> np.ndarray:
+    theta = as_float_vector(theta, name, n_params, per="feature of the model")
+    check_finite(theta, name)
+    return theta
 
 
 def _name_of(method: Method) -> str:
@@ -180,8 +190,8 @@ def unlearning_pipeline(
     x_eval_retain,
     y_idk,
     methods: Sequence[str | Method],
-    learning_rates: Sequence[float],
-    betas: Optional[Sequence[float]] = None,
+    learning_rates: Sequence[float] | float,
+    betas: Optional[Sequence[float] | float] = None,
     w=None,
     theta_ref=None,
     theta_retr=None,
@@ -193,21 +203,29 @@ def unlearning_pipeline(
 ) -> dict[str, np.ndarray]:
     """Unlearn with each setting ``(methods[c], learning_rates[c], betas[c])`` and record.
 
+    Every argument is checked before any work: a ``ValueError`` naming the argument never
+    comes after the fit.
+
     Args:
       x_forget, y_forget: forget training inputs ``(n_f, d)`` and labels in {0, 1}.
       x_retain, y_retain: retain training inputs ``(n_r, d)`` and labels.
       x_eval_forget, x_eval_retain: evaluation inputs for the distances (no labels needed).
       y_idk: the uninformed label per forget example (IDK and DPO's preferred answer).
       methods: one per setting: a registered method name (``theory.method_names()``) or a
-        :class:`~theory.methods.Method` (your own).
-      learning_rates: gradient-descent step size per setting.
+        :class:`~theory.methods.Method` (your own); a single one counts as a list of one.
+      learning_rates: gradient-descent step size per setting, each a finite number > 0 (a
+        single number counts as a list of one).
       betas: beta per setting (default: each method's own; ignored by methods without one).
       w: optional random-feature matrix ``(n_features, d)``; the model is then
         ``sigma(theta^T ReLU(W x))``, else ``sigma(theta^T x)``.
-      theta_ref, theta_retr: optional reference / retrained parameters. If either is
-        missing, both are fitted from zero: ``fit_solver="newton"`` (exact, default) or
-        ``"gd"`` (the paper's 20000 steps at learning rate 0.05).
+      theta_ref, theta_retr: optional reference and retrained parameters, finite, one entry
+        per feature: give both, or neither and both are fitted from zero
+        (``fit_solver="newton"``, exact, the default, or ``"gd"``, the paper's 20000 steps at
+        learning rate 0.05). One without the other is refused.
       steps, eval_every: unlearning steps and the recording interval (must divide steps).
+      fit_solver, fit_steps, fit_learning_rate: the fit's solver (``"newton"`` or ``"gd"``),
+        iterations (default 30 for Newton, 20000 for gradient descent) and gradient-descent
+        step size (a finite number > 0).
     Returns:
       Arrays with leading axis ``C`` (settings): ``forget_distance, retain_distance,
       forget_kl, loss, param_distance (C, E)`` and ``diverged_step (C,)``; plus ``steps
@@ -231,13 +249,13 @@ def unlearning_pipeline(
     y_forget = _as_labels("y_forget", y_forget, len(x_forget))
     y_retain = _as_labels("y_retain", y_retain, len(x_retain))
     y_idk = _as_labels("y_idk", y_idk, len(x_forget))
-    methods = list(methods)
-    if not methods:
-        raise ValueError("methods must name at least one method")
-    if len(learning_rates) != len(methods):
-        raise ValueError(f"learning_rates must have one entry per method ({len(methods)}), got {len(learning_rates)}")
-    if betas is not None and len(betas) != len(methods):
-        raise ValueError(f"betas must have one entry per method ({len(methods)}), got {len(betas)}")
+    as_methods(methods)  # a ValueError naming methods[k] for an entry neither a Method nor a registered name
+    methods = [methods] if isinstance(methods, (str, Method)) else list(methods)
+    learning_rates = as_float_vector(learning_rates, "learning_rates", len(methods), per="method")
+    check_positive(learning_rates, "learning_rates")
+    if betas is not None:
+        betas = as_float_vector(betas, "betas", len(methods), per="method")
+        check_positive(betas, "betas")
     resolved = []
     for k, m in enumerate(methods):
         beta = None if betas is None else float(betas[k])
@@ -246,12 +264,24 @@ def unlearning_pipeline(
         else:
             resolved.append(get_method(m) if beta is None else get_method(m, beta=beta))
     schedule = engine.Schedule.every(eval_every, steps)
+    if w is not None:
+        w = _as_2d("w", w)
+        if w.shape[1] != d:
+            raise ValueError(f"w must have shape (n_features, {d}), got {w.shape}")
+    n_params = d if w is None else w.shape[0]
+    if (theta_ref is None) != (theta_retr is None):
+        given, missing = ("theta_ref", "theta_retr") if theta_retr is None else ("theta_retr", "theta_ref")
+        raise ValueError(f"theta_ref and theta_retr must both be given, or neither (then both are fitted): "
+                         f"got {given} without {missing}")
+    if theta_ref is not None:
+        theta_ref, theta_retr = _as_params("theta_ref", theta_ref, n_params), _as_params("theta_retr", theta_retr, n_params)
+    if not isinstance(fit_solver, str) or fit_solver not in SOLVERS:
+        raise ValueError(f"fit_solver must be one of {SOLVERS}, got {fit_solver!r}")
+    fit_steps = (30 if fit_solver == "newton" else 20000) if fit_steps is None else check_int(fit_steps, "fit_steps")
+    check_positive(fit_learning_rate, "fit_learning_rate")
 
     with jax.enable_x64(True):
         if w is not None:
-            w = _as_2d("w", w)
-            if w.shape[1] != d:
-                raise ValueError(f"w must have shape (n_features, {d}), got {w.shape}")
             features = lambda x: random_features(jnp.asarray(w), jnp.asarray(x))  # noqa: E731
         else:
             features = jnp.asarray
@@ -260,10 +290,7 @@ def unlearning_pipeline(
             retain=features(x_retain), y_retain=jnp.asarray(y_retain),
             eval_forget=features(x_eval_forget), eval_retain=features(x_eval_retain),
         )  # fmt: skip
-        n_params = problem.forget.shape[1]
-        if theta_ref is None or theta_retr is None:
-            if fit_steps is None:
-                fit_steps = 30 if fit_solver == "newton" else 20000
+        if theta_ref is None:
             ref, retr = engine.fit_reference_and_retrained(
                 problem.forget, problem.y_forget, problem.retain, problem.y_retain,
                 solver=fit_solver, steps=fit_steps, learning_rate=fit_learning_rate,
@@ -271,13 +298,10 @@ def unlearning_pipeline(
             theta_ref, theta_retr = ref.theta, retr.theta
             grad_norms = (np.asarray(ref.grad_norm), np.asarray(retr.grad_norm))
         else:
-            theta_ref, theta_retr = (jnp.asarray(np.asarray(t, np.float64)) for t in (theta_ref, theta_retr))
-            for name, t in (("theta_ref", theta_ref), ("theta_retr", theta_retr)):
-                if t.shape != (n_params,):
-                    raise ValueError(f"{name} must have shape ({n_params},), got {t.shape}")
+            theta_ref, theta_retr = jnp.asarray(theta_ref), jnp.asarray(theta_retr)
             grad_norms = (np.array(np.nan), np.array(np.nan))
         run = unlearn_binary(jax.tree.map(lambda a: a[None], problem), theta_ref[None], theta_retr[None], resolved,
-                             list(learning_rates), schedule=schedule)
+                             learning_rates, schedule=schedule)
     out = {name: run[name][0] for name in METRICS}
     out.update(
         diverged_step=run["diverged_step"][0],
@@ -287,7 +311,7 @@ def unlearning_pipeline(
         ref_grad_norm=grad_norms[0],
         retr_grad_norm=grad_norms[1],
         setting_method=np.array([m if isinstance(m, str) else _name_of(m) for m in methods]),
-        setting_learning_rate=np.asarray(learning_rates, float),
+        setting_learning_rate=learning_rates,
         setting_beta=np.array([float(m.beta) for m in resolved]),
     )
     return out

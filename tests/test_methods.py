@@ -237,11 +237,12 @@ def test_replace_merges_and_validates():
         METHODS["NPO"].replace(beta=0.0)
 
 
-def test_a_method_is_refused_where_a_name_is_not_expected():
+def test_a_registered_name_is_accepted_where_a_method_is_expected_and_anything_else_refused():
+    np.testing.assert_array_equal(method_loss("NPO", INPUTS), method_loss(get_method("NPO"), INPUTS))
     with pytest.raises(ValueError, match="get_method"):
-        method_loss("NPO", INPUTS)
+        method_loss(1.0, INPUTS)
     with pytest.raises(ValueError, match="get_method"):
-        stack_methods(["GA"])
+        stack_methods(["GA", None])
 
 
 @pytest.mark.parametrize(

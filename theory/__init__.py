@@ -23,6 +23,8 @@ from theory.components import (
 from theory.methods import (
     METHODS,
     Method,
+    as_method,
+    as_methods,
     get_method,
     method_loss,
     method_names,
@@ -54,6 +56,8 @@ __all__ = [
     "register_input",
     "METHODS",
     "Method",
+    "as_method",
+    "as_methods",
     "get_method",
     "method_loss",
     "method_names",

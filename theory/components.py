@@ -86,7 +86,8 @@ class Hyperparameter:
     description: str
 
     def check(self, value) -> None:
-        """``ValueError`` naming the hyperparameter unless a concrete ``value`` is allowed."""
+        """``ValueError`` naming the hyperparameter unless a concrete ``value`` is allowed: a
+        finite number (not a string, not a bool), ``> 0`` or ``>= 0``."""
         (check_positive if self.positive else check_nonnegative)(value, self.name)
 
 
@@ -159,8 +160,8 @@ def register_hyperparameter(name: str, default: float, *, positive: bool, descri
     _check_new_name(name, "hyperparameter", HYPERPARAMETERS)
     if name in COMPONENTS:
         raise ValueError(f"hyperparameter {name!r} would shadow the component of that name")
+    (check_positive if positive else check_nonnegative)(default, f"default of {name}")  # before float(): "2" is no number
     hp = Hyperparameter(name, float(default), bool(positive), str(description))
-    hp.check(hp.default)
     HYPERPARAMETERS[name] = hp
     return hp
 

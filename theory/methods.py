@@ -25,12 +25,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from theory.components import COMPONENTS, HYPERPARAMETERS, INPUTS, closest, get_component
+from theory.validate import check_finite
 
 __all__ = [
     "Method",
     "METHODS",
     "method_names",
     "get_method",
+    "as_method",
+    "as_methods",
     "register_method",
     "stack_methods",
     "method_terms",
@@ -65,12 +68,14 @@ class Method:
         Zero weights are dropped; hyperparameters the components read but that are not given
         take their registered defaults (``beta = 1``, ``gamma = 0``).
         """
-        weights = {k: float(v) for k, v in terms.items() if k not in HYPERPARAMETERS and v != 0}
-        hyper = {k: v for k, v in terms.items() if k in HYPERPARAMETERS}
-        for k in terms:
+        for k, v in terms.items():
             if k not in HYPERPARAMETERS and k not in COMPONENTS:
                 allowed = list(COMPONENTS) + list(HYPERPARAMETERS)
                 raise ValueError(f"unknown method term {k!r}{closest(k, allowed)} Allowed: {', '.join(allowed)}")
+            if k in COMPONENTS:
+                check_finite(v, f"method weight {k}")
+        weights = {k: float(v) for k, v in terms.items() if k not in HYPERPARAMETERS and v != 0}
+        hyper = {k: v for k, v in terms.items() if k in HYPERPARAMETERS}
         if not weights:
             raise ValueError("a method needs at least one component with a non-zero weight")
         for c in weights:
@@ -85,8 +90,7 @@ class Method:
         """
         for name, w in self.weights.items():
             get_component(name)
-            if _is_concrete(w) and not np.all(np.isfinite(np.asarray(w, float))):
-                raise ValueError(f"method weight {name} must be finite, got {w!r}")
+            check_finite(w, f"method weight {name}")
         for name, value in self.hyper.items():
             if name not in HYPERPARAMETERS:
                 raise ValueError(f"unknown hyperparameter {name!r}{closest(name, HYPERPARAMETERS)} "
@@ -211,19 +215,47 @@ def get_method(name: str, **hyper) -> Method:
     return Method(weights=dict(base.weights), hyper=dict(sorted({**base.hyper, **changes}.items()))).validate()
 
 
+def as_method(method, name: str = "method") -> Method:
+    """``method`` itself if it is a :class:`Method`, the registered method of that name if it is
+    a string (:func:`get_method`, with the registered hyperparameters); ``ValueError`` naming
+    ``name`` otherwise (an unknown name gets the closest registered one suggested)."""
+    if isinstance(method, Method):
+        return method
+    if isinstance(method, str):
+        if method not in METHODS:
+            raise ValueError(f"{name} must be a Method or a registered method name, got unknown name {method!r}"
+                             f"{closest(method, METHODS)} Allowed names: {', '.join(METHODS)}")
+        return get_method(method)
+    raise ValueError(f"{name} must be a Method or a registered method name (theory.method_names()), got "
+                     f"{type(method).__name__}; build one with theory.get_method(name, beta=...) or Method.of(...)")
+
+
+def as_methods(methods, name: str = "methods") -> list[Method]:
+    """A non-empty list of :class:`Method` from a sequence of methods or registered names (a
+    single method or name counts as a list of one); ``ValueError`` naming ``name[k]`` for a bad
+    entry, or ``name`` for an empty sequence or one that is not a sequence."""
+    if isinstance(methods, (Method, str)):
+        methods = [methods]
+    try:
+        methods = list(methods)
+    except TypeError:
+        raise ValueError(f"{name} must be a sequence of Method or registered method names, "
+                         f"got {type(methods).__name__}") from None
+    if not methods:
+        raise ValueError(f"{name} must name at least one method (a non-empty sequence of Method or registered "
+                         f"names), got an empty sequence")
+    return [as_method(m, f"{name}[{k}]") for k, m in enumerate(methods)]
+
+
 def stack_methods(methods) -> Method:
     """Stack concrete methods into one ``Method`` of arrays (leading axis = run), for ``vmap``.
 
-    The stack has the union of the methods' components (weight 0 where a method lacks one)
-    and of their hyperparameters (the registered default where a method lacks one).
+    ``methods``: :class:`Method` s or registered names (:func:`as_methods`). The stack has the
+    union of the methods' components (weight 0 where a method lacks one) and of their
+    hyperparameters (the registered default where a method lacks one).
     """
-    methods = list(methods)
-    if not methods:
-        raise ValueError("methods must be a non-empty sequence of Method")
-    for k, m in enumerate(methods):
-        if not isinstance(m, Method):
-            hint = " (use theory.get_method(name) for a named method)" if isinstance(m, str) else ""
-            raise ValueError(f"methods[{k}] must be a Method, got {type(m).__name__}{hint}")
+    methods = as_methods(methods)
+    for m in methods:
         m.validate()
     names = list(dict.fromkeys(c for m in methods for c in m.weights))
     hypers = sorted({h for m in methods for h in m.hyper})
@@ -248,8 +280,9 @@ def method_terms(method: Method, inputs: Mapping) -> dict:
     """The loss of each of ``method``'s components on a batch, unweighted (for logging).
 
     Components whose weight is concretely zero are left out; the others need their inputs.
+    ``method`` may be a registered name (:func:`as_method`).
     """
-    method = method.active()
+    method = as_method(method).active()
     _check_inputs(method, inputs)
     return {c: get_component(c).loss(inputs, method.hyper) for c in method.weights}
 
@@ -260,7 +293,8 @@ def method_loss(method: Method, inputs: Mapping) -> jax.Array:
     A component with weight 0 contributes exactly 0, even if its loss is infinite.
 
     Args:
-      method: a :class:`Method` (scalar leaves; ``vmap`` over a stacked one for a grid).
+      method: a :class:`Method` (scalar leaves; ``vmap`` over a stacked one for a grid), or a
+        registered method name (:func:`as_method`).
       inputs: input name -> per-example array (see :data:`theory.components.INPUTS`).
     Returns:
       A scalar.
@@ -268,10 +302,7 @@ def method_loss(method: Method, inputs: Mapping) -> jax.Array:
       ValueError: if an input of one of the method's components is missing (checked when
         the loss is traced, so inside ``jit`` too) or a concrete method is invalid.
     """
-    if not isinstance(method, Method):
-        hint = " (use theory.get_method(name) for a named method)" if isinstance(method, str) else ""
-        raise ValueError(f"method must be a Method, got {type(method).__name__}{hint}")
-    method.validate()
+    method = as_method(method).validate()
     total = 0.0
     for c, term in method_terms(method, inputs).items():
         w = method.weights[c]

@@ -5,7 +5,10 @@ Effective Unlearning*, arXiv:2404.05868; equation numbers are the paper's.
 
 Every function here takes per-example log-probabilities (arrays of any common shape,
 usually ``(n,)``) and returns per-example values of the same shape, unreduced: the caller
-averages. Hyperparameters are keyword-only. All objectives are *minimised*.
+averages. Array arguments may be JAX or numpy arrays or nested lists of numbers (converted
+with ``jnp.asarray``, integers to floats); strings and booleans are refused with a
+``ValueError`` naming the argument. Hyperparameters are keyword-only. All objectives are
+*minimised*.
 
 Notation (section 2): ``logp = log pi_theta(y|x)``, ``ref_logp = log pi_ref(y|x)``
 and ``r = logp - ref_logp`` the log-ratio. Each loss is written in its numerically stable
@@ -27,7 +30,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from theory.validate import check_broadcastable, check_nonnegative, check_positive, check_same_shape
+from theory.validate import as_float_array, check_broadcastable, check_nonnegative, check_positive, check_same_shape
 
 __all__ = [
     "ga_loss",
@@ -57,7 +60,7 @@ def ga_loss(logp: jax.Array) -> jax.Array:
     Returns:
       The per-example loss, same shape as ``logp``.
     """
-    return jnp.asarray(logp)
+    return as_float_array(logp, "logp")
 
 
 def rt_loss(logp: jax.Array) -> jax.Array:
@@ -68,7 +71,7 @@ def rt_loss(logp: jax.Array) -> jax.Array:
     Returns:
       The per-example loss, same shape. (section 2.)
     """
-    return -jnp.asarray(logp)
+    return -as_float_array(logp, "logp")
 
 
 def idk_loss(idk_logp: jax.Array) -> jax.Array:
@@ -80,7 +83,7 @@ def idk_loss(idk_logp: jax.Array) -> jax.Array:
     Returns:
       The per-example loss, same shape.
     """
-    return -jnp.asarray(idk_logp)
+    return -as_float_array(idk_logp, "idk_logp")
 
 
 def kl_divergence(logp_dist: jax.Array, ref_logp_dist: jax.Array) -> jax.Array:
@@ -96,6 +99,7 @@ def kl_divergence(logp_dist: jax.Array, ref_logp_dist: jax.Array) -> jax.Array:
       Shape ``(...)``: one divergence per distribution, >= 0 up to rounding. Entries with
       ``p_k = 0`` contribute 0.
     """
+    logp_dist, ref_logp_dist = as_float_array(logp_dist, "logp_dist"), as_float_array(ref_logp_dist, "ref_logp_dist")
     check_same_shape(logp_dist=logp_dist, ref_logp_dist=ref_logp_dist)
     p = jnp.exp(logp_dist)
     # 0 log 0 = 0: entries with p = 0 (log p = -inf) contribute nothing, gradient included.
@@ -124,6 +128,8 @@ def dpo_loss(
     Returns:
       Per-example loss, >= 0.
     """
+    logp_w, ref_logp_w = as_float_array(logp_w, "logp_w"), as_float_array(ref_logp_w, "ref_logp_w")
+    logp_l, ref_logp_l = as_float_array(logp_l, "logp_l"), as_float_array(ref_logp_l, "ref_logp_l")
     check_same_shape(logp_w=logp_w, ref_logp_w=ref_logp_w, logp_l=logp_l, ref_logp_l=ref_logp_l)
     check_positive(beta, "beta")
     margin = (logp_w - ref_logp_w) - (logp_l - ref_logp_l)
@@ -147,6 +153,7 @@ def npo_loss(logp: jax.Array, ref_logp: jax.Array, *, beta) -> jax.Array:
     Returns:
       Per-example loss, same shape.
     """
+    logp, ref_logp = as_float_array(logp, "logp"), as_float_array(ref_logp, "ref_logp")
     check_same_shape(logp=logp, ref_logp=ref_logp)
     check_positive(beta, "beta")
     return (2.0 / beta) * jax.nn.softplus(beta * (logp - ref_logp))
@@ -165,6 +172,7 @@ def npo_weight(logp: jax.Array, ref_logp: jax.Array, *, beta) -> jax.Array:
     Returns:
       Per-example weight, same shape.
     """
+    logp, ref_logp = as_float_array(logp, "logp"), as_float_array(ref_logp, "ref_logp")
     check_same_shape(logp=logp, ref_logp=ref_logp)
     check_positive(beta, "beta")
     return 2.0 * jax.nn.sigmoid(beta * (logp - ref_logp))
@@ -183,6 +191,7 @@ def kto_reference_point(forget_kl: jax.Array, *, beta) -> jax.Array:
       A scalar.
     """
     check_positive(beta, "beta")
+    forget_kl = as_float_array(forget_kl, "forget_kl")
     return jax.lax.stop_gradient(beta * jnp.maximum(jnp.mean(forget_kl), 0.0))
 
 
@@ -199,11 +208,12 @@ def kto_loss(logp: jax.Array, ref_logp: jax.Array, *, beta, z_ref) -> jax.Array:
     Returns:
       Per-example loss, same shape as ``logp``.
     """
+    logp, ref_logp = as_float_array(logp, "logp"), as_float_array(ref_logp, "ref_logp")
     check_same_shape(logp=logp, ref_logp=ref_logp)
     check_positive(beta, "beta")
     check_nonnegative(z_ref, "z_ref")
     check_broadcastable("z_ref", z_ref, jnp.shape(logp))
-    z_ref = jax.lax.stop_gradient(z_ref)
+    z_ref = jax.lax.stop_gradient(as_float_array(z_ref, "z_ref"))
     return -(2.0 / beta) * jax.nn.log_sigmoid(z_ref - beta * (logp - ref_logp))
 
 
@@ -224,6 +234,7 @@ def simnpo_loss(logp: jax.Array, length: jax.Array, *, beta, gamma=0.0) -> jax.A
     """
     check_positive(beta, "beta")
     check_nonnegative(gamma, "gamma")
+    logp, length = as_float_array(logp, "logp"), as_float_array(length, "length")
     check_positive(length, "length")
     check_broadcastable("length", length, jnp.shape(logp))
     return -(2.0 / beta) * jax.nn.log_sigmoid(-(beta / length) * logp - gamma)

@@ -35,7 +35,7 @@ import math
 
 import numpy as np
 
-from theory.methods import Method
+from theory.methods import Method, as_method
 from theory.validate import check_positive
 
 __all__ = [
@@ -70,9 +70,9 @@ def law_of(method: Method) -> str:
     """``"ga"`` or ``"npo"``: which of Theorem 2's laws ``method`` follows.
 
     Theorem 2 covers gradient descent on ``L_GA`` or on ``L_NPO`` alone; any other method
-    raises ``ValueError``.
+    raises ``ValueError``. ``method`` may be a registered name (``"GA"``, ``"NPO"``).
     """
-    components = set(method.components)
+    components = set(as_method(method).components)
     if components in ({"ga"}, {"npo"}):
         return components.pop()
     raise ValueError(f"Theorem 2 covers GA or NPO alone, got a method with components {sorted(components)}")
@@ -121,7 +121,9 @@ def predicted_distance(x, y, theta_init, steps, *, eta: float, method: Method) -
 
     GA: the linear asymptote ``ga_rate t``. NPO: ``sqrt(sum_i |b_i(t)|^2)`` with each ``|b_i|``
     Lemma 4's closed form at the asymptotic ``C_i`` (:func:`npo_asymptotic_constants`).
+    ``method``: a :class:`~theory.methods.Method` or a registered name.
     """
+    method = as_method(method)
     t = np.asarray(steps, np.float64)
     if law_of(method) == "ga":
         return ga_rate(x, eta=eta) * t
@@ -137,7 +139,9 @@ def predicted_time_to_distance(x, y, theta_init, distances, *, eta: float, metho
     Each coordinate must reach ``D / sqrt(n_f)``. GA: ``T = (D / sqrt(n_f)) / (C eta0)`` with
     ``C = sqrt(mean ||x_i||^4)``; NPO: ``T = (e^{beta D / sqrt(n_f)} - 1) / (beta C eta0)`` with ``C``
     the geometric mean of :func:`npo_asymptotic_constants`. Out-of-reach distances give ``inf``.
+    ``method``: a :class:`~theory.methods.Method` or a registered name.
     """
+    method = as_method(method)
     x = _rows(x)
     n_f = x.shape[0]
     dist = np.asarray(distances, np.float64) / math.sqrt(n_f)

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory.validate import check_int
+from theory.validate import check_int, check_labels
 
 __all__ = [
     "MarkovConfig",
@@ -222,10 +222,18 @@ def make_markov_data(key: jax.Array, config: MarkovConfig = MarkovConfig()) -> M
 
 def true_next_log_probs(matrices_CxVxV, tokens_NxT, chain_N) -> jax.Array:
     """``(N, T-1, V)``: ``log P_chain(. | token_t)``, the true law of token ``t+1`` of each
-    sequence under its own chain (float32)."""
+    sequence under its own chain (float32).
+
+    Concrete chain ids must lie in ``[0, C)`` and tokens in ``[0, V)`` (``ValueError``: JAX's
+    indexing would clamp them to another chain or state).
+    """
     mats = jnp.asarray(matrices_CxVxV, jnp.float32)
     tokens = jnp.asarray(tokens_NxT)
     chain = jnp.asarray(chain_N)
+    if mats.ndim != 3 or mats.shape[1] != mats.shape[2]:
+        raise ValueError(f"matrices_CxVxV must be (C, V, V), got {mats.shape}")
     if tokens.ndim != 2 or chain.shape != tokens.shape[:1]:
         raise ValueError(f"tokens_NxT must be (N, T) and chain_N (N,), got {tokens.shape} and {chain.shape}")
+    check_labels(chain, "chain_N", mats.shape[0], what=f"chain ids of the {mats.shape[0]} chains")
+    check_labels(tokens, "tokens_NxT", mats.shape[1], what=f"states of the {mats.shape[1]}-state chains")
     return jnp.log(mats[chain[:, None], tokens[:, :-1]])

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from theory.validate import check_int
+from theory.validate import check_int, check_labels, check_positive
 
 __all__ = ["FitResult", "SOLVERS", "fit_logistic", "fit_reference_and_retrained", "train"]
 
@@ -96,14 +96,20 @@ def fit_logistic(x, y, weights, *, solver: str = "gd", steps: int = 20000, learn
         learning rate 0.05), or ``"newton"``, Newton's method (``steps`` iterations; a few
         dozen reach the minimiser to machine precision on well-posed problems).
       steps: iterations, >= 1.
-      learning_rate: step size of ``"gd"`` (ignored by ``"newton"``).
+      learning_rate: step size of ``"gd"``, a finite number > 0 (ignored by ``"newton"``, but
+        checked all the same).
     Returns:
       A :class:`FitResult` (leading axis ``K`` if ``weights`` is 2-D) with the final
       full-batch gradient norm, the convergence check.
+    Raises:
+      ValueError: for a bad argument, labels outside {0, 1} included (checked when concrete:
+        traced labels, inside ``jit``/``vmap``, cannot be inspected).
     """
-    if solver not in SOLVERS:
+    if not isinstance(solver, str) or solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     steps = check_int(steps, "steps")
+    check_positive(learning_rate, "learning_rate")
+    check_labels(y, "y", 2)
     single = jnp.ndim(weights) == 1
     result = _fit(x, y, jnp.atleast_2d(weights), learning_rate, solver=solver, steps=steps)
     return jax.tree.map(lambda a: a[0], result) if single else result
@@ -113,10 +119,16 @@ def fit_reference_and_retrained(forget_x, forget_y, retain_x, retain_y, *, solve
                                 learning_rate=0.05):
     """Fit ``pi_ref`` on forget + retain and ``pi_retr`` on retain only (section 4), in one call.
 
-    Both share the inputs and differ by a 0/1 mask. Jittable and vmappable over seeds.
+    Both share the inputs and differ by a 0/1 mask. Jittable and vmappable over seeds (traced
+    labels and learning rates cannot be checked; concrete ones are, before any work).
+    Args:
+      forget_x, forget_y, retain_x, retain_y: features ``(n, F)`` and labels in {0, 1}.
+      solver, steps, learning_rate: as for :func:`fit_logistic`.
     Returns:
       ``(reference, retrained)`` :class:`FitResult` records.
     """
+    check_labels(forget_y, "forget_y", 2)
+    check_labels(retain_y, "retain_y", 2)
     x = jnp.concatenate([forget_x, retain_x])
     y = jnp.concatenate([forget_y, retain_y])
     n_f, n_r = forget_x.shape[0], retain_x.shape[0]

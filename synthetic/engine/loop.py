@@ -14,8 +14,12 @@ models of section 4, the transformer, the Theorem-2 runs of the logistic and sof
   ``fold_in(seed_key, step)`` at every step (see :func:`minibatches`);
 * metrics ``(params, method, context) -> {name: array}`` are recorded at the steps of a
   :class:`~synthetic.engine.schedule.Schedule`, all inside ``lax.scan``;
-* a run whose parameters become non-finite stays at its last finite point (parameters and
-  optimizer state); ``diverged_step`` records the first bad step and every later record is NaN;
+* a run *diverges* at the first step whose parameters are non-finite (NaN or infinite), or at
+  the first record step whose recorded float values (metrics and tracker records) are
+  non-finite while its parameters are still finite (overflow in the metrics: parameters near
+  the top of the float range whose logits or norms no longer fit). ``diverged_step`` is that
+  step; the record there and every later record is NaN, and a run whose parameters become
+  non-finite stays at its last finite point (parameters and optimizer state);
 * an optional :class:`Tracker` updates running statistics at every step (first passage
   times, running extremes) without recording every step.
 
@@ -43,8 +47,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from synthetic.engine.inputs import Providers
 from synthetic.engine.schedule import Schedule
-from theory.methods import Method, method_loss, stack_methods
-from theory.validate import check_int
+from theory.methods import Method, as_methods, method_loss, stack_methods
+from theory.validate import as_float_vector, check_int
 
 __all__ = ["Tracker", "Minibatches", "unlearn", "minibatches", "keep_finite", "all_finite", "run_mesh", "RESERVED"]
 
@@ -202,12 +206,17 @@ def _step_run(t, carry, data, context, key, method, *, providers, need, optimize
     return params, state, diverged, tracked
 
 
-def _record_run(carry, context, method, *, metrics, track):
-    """One run's values at a record step (NaN once it has diverged)."""
+def _record_run(carry, context, method, step, *, metrics, track):
+    """One run's values at record step ``step`` (NaN once it has diverged), and its carry with
+    ``diverged_step`` set to ``step`` if a recorded float value is non-finite here first."""
     values = dict(metrics(carry[0], method, context))
     if track is not None and track.record is not None:
         values.update(track.record(carry[3]))
-    return _nan_after(values, carry[2] >= 0)
+    floats = [v for v in jax.tree.leaves(values) if jnp.issubdtype(jnp.asarray(v).dtype, jnp.inexact)]
+    diverged = carry[2]
+    if floats:
+        diverged = jnp.where((diverged < 0) & ~all_finite(floats), step, diverged)
+    return _nan_after(values, diverged >= 0), (carry[0], carry[1], diverged, carry[3])
 
 
 @functools.partial(jax.jit, static_argnames=("axes", "providers", "need", "optimizer", "batches", "metrics", "track",
@@ -229,13 +238,15 @@ def _grid(params0, data, context, keys, methods, hyper, intervals, *, axes, prov
     step = grid(functools.partial(_step_run, providers=providers, need=need, optimizer=optimizer, batches=batches,
                                   track=track),
                 (None, 0, d_ax, c_ax, 0, None), (None, 0, None, None, None, 0))
-    record = grid(functools.partial(_record_run, metrics=metrics, track=track), (0, c_ax, None), (0, None, 0))
+    record = grid(functools.partial(_record_run, metrics=metrics, track=track), (0, c_ax, None, None),
+                  (0, None, 0, None))
 
     def interval(carry, bounds):
         carry = jax.lax.fori_loop(bounds[0], bounds[1], lambda t, c: step(t, c, data, context, keys, methods), carry)
         if report:
             jax.debug.callback(_on_record, bounds[1])
-        return carry, record(carry, context, methods)
+        values, carry = record(carry, context, methods, bounds[1])
+        return carry, values
 
     carry, records = jax.lax.scan(interval, init(params0, data, context, methods, hyper), intervals)
     final = {} if track is None else grid(track.final or dict, 0, 0)(carry[3])
@@ -334,16 +345,17 @@ def unlearn(
         seconds, with ``"step t of n, about N s left"``.
     Returns:
       numpy arrays: each metric and tracker record ``(S, C, E, ...)`` with ``E = len(schedule)``;
-      each final tracker output ``(S, C, ...)``; ``diverged_step (S, C)`` (-1 if never);
-      ``steps (E,)``.
+      each final tracker output ``(S, C, ...)``; ``diverged_step (S, C)``: -1 if never, else the
+      first step whose parameters are non-finite or, if earlier, the first record step whose
+      recorded float values are non-finite (records from there on are NaN; a metric that may
+      be NaN or infinite by design must therefore not be recorded); ``steps (E,)``.
     Raises:
-      ValueError: for a bad argument, or a method needing an input the providers lack.
+      ValueError: for a bad argument (non-finite starting parameters included), or a method
+        needing an input the providers lack.
     """
     if not isinstance(providers, Providers):
         raise ValueError(f"providers must be a synthetic.engine.Providers, got {type(providers).__name__}")
-    if isinstance(methods, Method):
-        methods = [methods]
-    methods = list(methods)
+    methods = as_methods(methods)
     stacked = stack_methods(methods).active()
     need = providers.check(stacked.needs)
     if not isinstance(optimizer, optax.GradientTransformation):
@@ -370,11 +382,13 @@ def unlearn(
             raise ValueError(f"{name} is per seed, so every array must have a leading axis of {n_seeds} seeds; got {bad[:3]}")
 
     dtype = _float_dtype(jax.tree.map(lambda a: a[0], params) if "params" in per_seed else params)
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        if jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.inexact) and not bool(jnp.all(jnp.isfinite(leaf))):
+            raise ValueError(f"params must be finite (the starting point of every run), got non-finite entries in "
+                             f"params{jax.tree_util.keystr(path)}")
     hyper = {}
     for name, values in (hyperparams or {}).items():
-        values = np.asarray(values, float)
-        if values.shape != (n_settings,):
-            raise ValueError(f"hyperparams[{name!r}] must have one value per method ({n_settings}), got shape {values.shape}")
+        values = as_float_vector(values, f"hyperparams[{name!r}]", n_settings, per="method")
         if not np.all(np.isfinite(values)):
             raise ValueError(f"hyperparams[{name!r}] must be finite, got {values.tolist()}")
         hyper[name] = values

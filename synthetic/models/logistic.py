@@ -26,7 +26,7 @@ import jax.numpy as jnp
 
 from synthetic.engine.inputs import Provider, Providers
 from theory.objectives import kl_divergence
-from theory.validate import check_int
+from theory.validate import check_int, check_labels
 
 __all__ = [
     "logistic_log_probs",
@@ -61,7 +61,12 @@ def logistic_log_probs(theta: jax.Array, x: jax.Array) -> jax.Array:
 
 
 def take_label(log_probs: jax.Array, y: jax.Array) -> jax.Array:
-    """``log pi(y|x)`` picked from ``(..., K)`` log-probabilities by integer labels ``(...)``."""
+    """``log pi(y|x)`` picked from ``(..., K)`` log-probabilities by integer labels ``(...)``.
+
+    Concrete labels must lie in ``{0, ..., K-1}`` (``ValueError`` otherwise: JAX's indexing would
+    wrap ``-1`` to class ``K-1`` and clamp or fill the others); traced ones cannot be checked.
+    """
+    check_labels(y, "y", jnp.shape(log_probs)[-1])
     return jnp.take_along_axis(log_probs, y[..., None], axis=-1)[..., 0]
 
 
@@ -212,7 +217,13 @@ def binary_batch(theta_ref, forget_x, forget_y, retain_x=None, retain_y=None, *,
       label as a sign ``2y - 1``), ``forget_ref`` (``(n_f, 2)`` reference log-probabilities),
       ``forget_ref_logp``; with ``y_idk``: ``forget_idk_s``, ``forget_idk_ref_logp``; with
       retain data: ``retain_x, retain_s, retain_ref``; and the transposes.
+    Raises:
+      ValueError: for concrete labels outside {0, 1} (traced ones cannot be checked).
     """
+    for name, y in (("forget_y", forget_y), ("retain_y", retain_y), ("y_idk", y_idk)):
+        if y is not None:
+            check_labels(y, name, 2)
+
     def signs(y):
         return 2.0 * jnp.asarray(y).astype(forget_x.dtype) - 1.0
 

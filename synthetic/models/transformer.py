@@ -46,7 +46,7 @@ import numpy as np
 
 from synthetic.engine.inputs import Provider, Providers
 from theory.objectives import kl_divergence
-from theory.validate import check_int
+from theory.validate import check_int, check_labels
 
 __all__ = [
     "SEQUENCE_INPUTS",
@@ -277,6 +277,10 @@ def _block(config: TransformerConfig, x_BxTxD, p):
 
 
 def _check_tokens(tokens, config: TransformerConfig, name: str = "tokens_BxT") -> None:
+    """Shape and dtype always; the ids' range ``[0, vocab_size)`` when ``tokens`` is concrete (an
+    id out of range would be clamped by the embedding lookup: token 100 of a vocabulary of 10
+    reads token 9's embedding). Traced tokens, inside ``jit``/``vmap``, cannot be inspected:
+    the public wrappers check them before tracing."""
     shape = jnp.shape(tokens)
     if len(shape) != 2 or shape[1] < 1:
         raise ValueError(f"{name} must have shape (batch, time), got shape {shape}")
@@ -284,6 +288,11 @@ def _check_tokens(tokens, config: TransformerConfig, name: str = "tokens_BxT") -
         raise ValueError(f"{name} has {shape[1]} positions, more than the context {config.context}")
     if not jnp.issubdtype(jnp.asarray(tokens).dtype, jnp.integer):
         raise ValueError(f"{name} must hold integer token ids, got dtype {jnp.asarray(tokens).dtype}")
+    _check_ids(tokens, config, name)
+
+
+def _check_ids(tokens, config: TransformerConfig, name: str) -> None:
+    check_labels(tokens, name, config.vocab_size, what=f"token ids of the vocabulary of {config.vocab_size}")
 
 
 def _config_of(params) -> TransformerConfig:
@@ -461,6 +470,7 @@ def greedy_complete(params: dict, tokens_BxT: jax.Array, prompt_length_B: jax.Ar
     B, T = tokens_BxT.shape
     if T > config.context:
         raise ValueError(f"tokens_BxT has {T} positions, more than the context {config.context}")
+    _check_ids(tokens_BxT, config, "tokens_BxT")  # concrete tokens only (traced ones pass)
     H, K = config.heads, config.head_dim
     blocks = params["blocks"]
     empty = jnp.zeros((config.layers, B, T, H, K), DTYPE)
@@ -558,8 +568,14 @@ method needs it."""
 
 
 _jit_sequence_log_probs = jax.jit(sequence_log_probs)
-jit_next_token_log_probs = jax.jit(next_token_log_probs)
-""":func:`next_token_log_probs`, jitted once for every caller."""
+_jit_next_token_log_probs = jax.jit(next_token_log_probs)
+
+
+def jit_next_token_log_probs(params: dict, tokens_BxT: jax.Array) -> jax.Array:
+    """:func:`next_token_log_probs`, jitted once for every caller (concrete token ids are
+    range-checked before the compiled call)."""
+    _check_tokens(tokens_BxT, _config_of(params))
+    return _jit_next_token_log_probs(params, tokens_BxT)
 
 
 def sequence_batch(params_ref, forget_tokens, forget_mask, retain_tokens=None, retain_mask=None, *,
@@ -585,7 +601,11 @@ def sequence_batch(params_ref, forget_tokens, forget_mask, retain_tokens=None, r
         n = arrays[0].shape[0]
         return jnp.concatenate([fn(params_ref, *(a[i:i + chunk] for a in arrays)) for i in range(0, n, chunk)])
 
-    seq_lp, dist = _jit_sequence_log_probs, jit_next_token_log_probs
+    config = _config_of(params_ref)
+    for name, tokens in (("forget_tokens", forget_tokens), ("retain_tokens", retain_tokens), ("idk_tokens", idk_tokens)):
+        if tokens is not None:
+            _check_tokens(jnp.asarray(tokens), config, name)
+    seq_lp, dist = _jit_sequence_log_probs, _jit_next_token_log_probs
     f_tok, f_mask = jnp.asarray(forget_tokens), jnp.asarray(forget_mask, DTYPE)
     batch = {
         "forget_tokens": f_tok,

@@ -39,7 +39,7 @@ from synthetic.models.logistic import BINARY_INPUTS, SOFTMAX_INPUTS, binary_batc
 from synthetic.pipeline import SGD
 from theory import objectives as obj
 from theory import theorem2 as t2
-from theory.methods import Method, get_method, method_loss
+from theory.methods import Method, as_methods, get_method, method_loss
 from theory.validate import check_int, check_positive
 
 __all__ = [
@@ -66,18 +66,31 @@ def power_of_two_distances(x, *, eta: float, steps: int) -> np.ndarray:
     return 2.0 ** np.arange(0, max(int(np.ceil(np.log2(max(bound, 1.0)))), 0) + 1)
 
 
-def _check_methods(methods) -> list[str]:
-    if len(methods) == 0:
-        raise ValueError("methods must be a non-empty sequence of Method (GA or NPO alone)")
+def _check_methods(methods) -> tuple[list[Method], list[str]]:
+    """The methods (:class:`Method` s or registered names, each GA or NPO alone) and their laws."""
+    methods = as_methods(methods)
     laws = []
     for k, m in enumerate(methods):
-        if not isinstance(m, Method):
-            raise ValueError(f"methods[{k}] must be a theory.methods.Method, got {type(m).__name__}")
         try:
             laws.append(t2.law_of(m.validate()))
         except ValueError as err:
             raise ValueError(f"methods[{k}]: {err}") from None
-    return laws
+    return methods, laws
+
+
+MAX_REACH = 1e150
+"""The largest a-priori bound on ``||b||`` and ``||theta - theta_init||`` :func:`gd_divergence`
+accepts: their squares (``||b||^2``, ``delta^T X^T X delta``) must stay far below float64's
+largest number, 1.8e308."""
+
+
+def _reach(x, *, eta: float, steps: int) -> float:
+    """An upper bound on ``||delta||``, ``||b|| = ||X delta||`` and ``||X^T X delta||`` over
+    ``steps`` steps, ``delta = theta - theta_init``: ``2 eta0 steps sqrt(n_f) max(1, ||X||_2)^3``
+    (each step moves ``delta`` by ``eta0 X^T v`` with ``|v_i| = |w s (1 - pi)| <= 2``)."""
+    x = np.asarray(x, np.float64)
+    with np.errstate(over="ignore"):
+        return float(2.0 * (eta / x.shape[0]) * steps * math.sqrt(x.shape[0]) * max(1.0, np.linalg.norm(x, 2)) ** 3)
 
 
 # --------------------------------------------------------------------------- parameter space
@@ -189,6 +202,13 @@ def gd_divergence(
       ``||b|| sqrt(n_f) / (eta t)``; ``log_extremes (R, 2)``: min and max of
       ``log(n_f / (eta t) expm1(beta ||b|| / sqrt(n_f)))``; ``diverged_step (R,)`` (-1 if never);
       ``law (R,)`` ("ga" or "npo"); ``beta (R,)``; ``eta``.
+    Raises:
+      ValueError: for a bad argument, and for an ``eta`` so large that the run could overflow
+        float64: when the a-priori bound ``2 (eta / n_f) steps sqrt(n_f) max(1, ||X||_2)^3`` on
+        ``||b||`` and ``||theta - theta_init||`` exceeds :data:`MAX_REACH` (1e150), since the
+        squares of these norms would no longer be finite. Such an ``eta`` is refused before any
+        work rather than returning infinite or NaN numbers (the engine would flag them in
+        ``diverged_step``, but the tracker's first passages and extremes would be meaningless).
     """
     single = isinstance(forget_set, ForgetSet)
     sets = [forget_set] if single else list(forget_set)
@@ -200,7 +220,16 @@ def gd_divergence(
         raise ValueError(f"forget sets run together must share n_f, got {[fs.n_f for fs in sets]}")
     check_positive(eta, "eta")
     steps = check_int(steps, "steps")
-    laws = _check_methods(methods)
+    methods, laws = _check_methods(methods)
+    for k, fs in enumerate(sets):
+        per_eta = _reach(fs.x, eta=1.0, steps=steps)  # the bound is linear in eta
+        with np.errstate(over="ignore"):
+            reach = eta * per_eta
+        if not reach <= MAX_REACH:
+            where = "" if single else f" (forget set {k})"
+            raise ValueError(f"eta={eta!r} is too large for {steps} steps{where}: ||b|| could reach {reach:.3g}, "
+                             f"beyond {MAX_REACH:.0e}, where its square overflows float64; "
+                             f"eta must be <= {MAX_REACH / per_eta:.3g}")
     schedule = engine.Schedule.log_spaced(steps, records_per_decade)
     all_distances = []
     for fs in sets:
@@ -302,7 +331,7 @@ def softmax_toy(
     check_positive(ref_margin, "ref_margin")
     if not (0.0 <= unlearned_below <= 1.0):
         raise ValueError(f"unlearned_below must lie in [0, 1], got {unlearned_below!r}")
-    laws = _check_methods(methods)
+    methods, laws = _check_methods(methods)
     schedule = engine.Schedule.log_spaced(steps, records_per_decade)
     with jax.enable_x64(True):
         k_x, k_y = jax.random.split(key)
