@@ -245,14 +245,38 @@ def _layer_norm(x, scale, bias, eps=1e-5):
     return (x - mean) * jax.lax.rsqrt(var + eps) * _lead(scale, x) + _lead(bias, x)
 
 
-def _block(config: TransformerConfig, x_BxTxD, p):
-    B, T, D = x_BxTxD.shape
-    pre = config.norm == "pre"
-    h_BxTxD = _layer_norm(x_BxTxD, p["ln1_scale_LxD"], p["ln1_bias_LxD"]) if pre else x_BxTxD
-    qkv_BxTx3xHxK = jnp.einsum("btd,dshk->btshk", h_BxTxD, p["qkv_LxDx3xHxK"])
+def _qkv(config: TransformerConfig, x, p):
+    """The attention inputs of a block: ``(q, k, v)``, each ``x.shape[:-1] + (H, K)``."""
+    h = _layer_norm(x, p["ln1_scale_LxD"], p["ln1_bias_LxD"]) if config.norm == "pre" else x
+    qkv = jnp.einsum("...d,dshk->...shk", h, p["qkv_LxDx3xHxK"])
     if config.bias:
-        qkv_BxTx3xHxK = qkv_BxTx3xHxK + p["qkv_bias_Lx3xHxK"][None, None]
-    q_BxTxHxK, k_BxTxHxK, v_BxTxHxK = (qkv_BxTx3xHxK[:, :, i] for i in range(3))
+        qkv = qkv + _lead(p["qkv_bias_Lx3xHxK"], qkv)
+    return qkv[..., 0, :, :], qkv[..., 1, :, :], qkv[..., 2, :, :]
+
+
+def _after_attention(config: TransformerConfig, x, o, p):
+    """The rest of a block once attention has given ``o`` (``x.shape[:-1] + (H, K)``): the
+    attention residual, the MLP residual, and the layer norms where the config puts them."""
+    pre = config.norm == "pre"
+    if config.attn_out:
+        x = x + jnp.einsum("...hk,hkd->...d", o, p["attn_out_LxHxKxD"])
+    else:
+        x = x + o.reshape(x.shape)
+    if not pre:
+        x = _layer_norm(x, p["ln1_scale_LxD"], p["ln1_bias_LxD"])
+    h = _layer_norm(x, p["ln2_scale_LxD"], p["ln2_bias_LxD"]) if pre else x
+    h = h @ p["mlp_in_LxDxF"]
+    h = h + _lead(p["mlp_in_bias_LxF"], h)
+    h = jax.nn.gelu(h) if config.activation == "gelu" else jax.nn.relu(h)
+    x = x + h @ p["mlp_out_LxFxD"] + _lead(p["mlp_out_bias_LxD"], x)
+    if not pre:
+        x = _layer_norm(x, p["ln2_scale_LxD"], p["ln2_bias_LxD"])
+    return x
+
+
+def _block(config: TransformerConfig, x_BxTxD, p):
+    T = x_BxTxD.shape[1]
+    q_BxTxHxK, k_BxTxHxK, v_BxTxHxK = _qkv(config, x_BxTxD, p)
     att_BxHxTxT = jnp.einsum("bqhk,bshk->bhqs", q_BxTxHxK, k_BxTxHxK) / jnp.sqrt(
         jnp.asarray(config.head_dim, DTYPE)
     )
@@ -260,20 +284,7 @@ def _block(config: TransformerConfig, x_BxTxD, p):
     att_BxHxTxT = jnp.where(causal_TxT[None, None], att_BxHxTxT, jnp.asarray(-1e30, DTYPE))
     att_BxHxTxT = jax.nn.softmax(att_BxHxTxT, axis=-1)
     o_BxTxHxK = jnp.einsum("bhqs,bshk->bqhk", att_BxHxTxT, v_BxTxHxK)
-    if config.attn_out:
-        x_BxTxD = x_BxTxD + jnp.einsum("bthk,hkd->btd", o_BxTxHxK, p["attn_out_LxHxKxD"])
-    else:
-        x_BxTxD = x_BxTxD + o_BxTxHxK.reshape(B, T, D)
-    if not pre:
-        x_BxTxD = _layer_norm(x_BxTxD, p["ln1_scale_LxD"], p["ln1_bias_LxD"])
-    h_BxTxD = _layer_norm(x_BxTxD, p["ln2_scale_LxD"], p["ln2_bias_LxD"]) if pre else x_BxTxD
-    h_BxTxF = h_BxTxD @ p["mlp_in_LxDxF"]
-    h_BxTxF = h_BxTxF + _lead(p["mlp_in_bias_LxF"], h_BxTxF)
-    h_BxTxF = jax.nn.gelu(h_BxTxF) if config.activation == "gelu" else jax.nn.relu(h_BxTxF)
-    x_BxTxD = x_BxTxD + h_BxTxF @ p["mlp_out_LxFxD"] + _lead(p["mlp_out_bias_LxD"], x_BxTxD)
-    if not pre:
-        x_BxTxD = _layer_norm(x_BxTxD, p["ln2_scale_LxD"], p["ln2_bias_LxD"])
-    return x_BxTxD
+    return _after_attention(config, x_BxTxD, o_BxTxHxK, p)
 
 
 def _check_tokens(tokens, config: TransformerConfig, name: str = "tokens_BxT") -> None:
@@ -427,33 +438,14 @@ def generate(params: dict, key: jax.Array, prompt_BxP, *, length: int, temperatu
 def _block_one(config: TransformerConfig, x_BxD, p, cache, t):
     """:func:`_block` at one position ``t`` for every row, reading and extending the layer's
     key/value cache ``(k_BxTxHxK, v_BxTxHxK)`` (positions ``< t`` filled)."""
-    B, D = x_BxD.shape
-    pre = config.norm == "pre"
-    h_BxD = _layer_norm(x_BxD, p["ln1_scale_LxD"], p["ln1_bias_LxD"]) if pre else x_BxD
-    qkv_Bx3xHxK = jnp.einsum("bd,dshk->bshk", h_BxD, p["qkv_LxDx3xHxK"])
-    if config.bias:
-        qkv_Bx3xHxK = qkv_Bx3xHxK + p["qkv_bias_Lx3xHxK"][None]
-    q_BxHxK, k_BxHxK, v_BxHxK = (qkv_Bx3xHxK[:, i] for i in range(3))
+    q_BxHxK, k_BxHxK, v_BxHxK = _qkv(config, x_BxD, p)
     k_BxTxHxK = jax.lax.dynamic_update_index_in_dim(cache[0], k_BxHxK, t, axis=1)
     v_BxTxHxK = jax.lax.dynamic_update_index_in_dim(cache[1], v_BxHxK, t, axis=1)
     att_BxHxT = jnp.einsum("bhk,bshk->bhs", q_BxHxK, k_BxTxHxK) / jnp.sqrt(jnp.asarray(config.head_dim, DTYPE))
     seen_T = jnp.arange(k_BxTxHxK.shape[1]) <= t
     att_BxHxT = jax.nn.softmax(jnp.where(seen_T[None, None], att_BxHxT, jnp.asarray(-1e30, DTYPE)), axis=-1)
     o_BxHxK = jnp.einsum("bhs,bshk->bhk", att_BxHxT, v_BxTxHxK)
-    if config.attn_out:
-        x_BxD = x_BxD + jnp.einsum("bhk,hkd->bd", o_BxHxK, p["attn_out_LxHxKxD"])
-    else:
-        x_BxD = x_BxD + o_BxHxK.reshape(B, D)
-    if not pre:
-        x_BxD = _layer_norm(x_BxD, p["ln1_scale_LxD"], p["ln1_bias_LxD"])
-    h_BxD = _layer_norm(x_BxD, p["ln2_scale_LxD"], p["ln2_bias_LxD"]) if pre else x_BxD
-    h_BxF = h_BxD @ p["mlp_in_LxDxF"]
-    h_BxF = h_BxF + _lead(p["mlp_in_bias_LxF"], h_BxF)
-    h_BxF = jax.nn.gelu(h_BxF) if config.activation == "gelu" else jax.nn.relu(h_BxF)
-    x_BxD = x_BxD + h_BxF @ p["mlp_out_LxFxD"] + _lead(p["mlp_out_bias_LxD"], x_BxD)
-    if not pre:
-        x_BxD = _layer_norm(x_BxD, p["ln2_scale_LxD"], p["ln2_bias_LxD"])
-    return x_BxD, (k_BxTxHxK, v_BxTxHxK)
+    return _after_attention(config, x_BxD, o_BxHxK, p), (k_BxTxHxK, v_BxTxHxK)
 
 
 def greedy_complete(params: dict, tokens_BxT: jax.Array, prompt_length_B: jax.Array) -> jax.Array:
