@@ -32,6 +32,9 @@ __all__ = [
     "answer_log_probs",
     "exact_match",
     "greedy_answers",
+    "answers_after_prompts",
+    "without_end",
+    "names_a_value",
     "evaluate_set",
     "measures",
 ]
@@ -143,10 +146,28 @@ def greedy_answers(params, data: Encoded, end: int) -> list[tuple]:
         prompt = data.prompt_length[i:i + k]
         toks = np.asarray(_greedy(params, jnp.asarray(_pad(data.tokens[i:i + k], rows)),
                                   jnp.asarray(_pad(prompt, rows) + (np.arange(rows) >= k) * int(prompt.max()))))[:k]
-        for row, p in zip(toks, prompt):
-            ans = list(row[int(p):])
-            out.append(tuple(ans[: ans.index(end) + 1] if end in ans else ans))
+        out += answers_after_prompts(toks, prompt, end)
     return out
+
+
+def answers_after_prompts(tokens, prompt_lengths, end: int) -> list[tuple]:
+    """Each row of ``tokens`` after its prompt (``prompt_lengths``), up to and including the
+    first ``end`` token, or to the end of the row when there is none: the answers."""
+    out = []
+    for row, p in zip(np.asarray(tokens).tolist(), np.asarray(prompt_lengths).tolist()):
+        ans = row[int(p):]
+        out.append(tuple(ans[: ans.index(end) + 1] if end in ans else ans))
+    return out
+
+
+def without_end(answer: tuple, end: int) -> tuple:
+    """``answer`` without its final ``end`` token (the words compared with the truth)."""
+    return answer[:-1] if answer and answer[-1] == end else answer
+
+
+def names_a_value(answer: tuple, values) -> bool:
+    """Whether ``answer`` holds one of ``values`` (token tuples) as a contiguous run."""
+    return any(any(tuple(answer[i:i + len(v)]) == tuple(v) for i in range(len(answer) - len(v) + 1)) for v in values)
 
 
 def evaluate_set(params, corpus: Corpus, pairs: Sequence[QA]) -> dict[str, np.ndarray]:
@@ -171,17 +192,10 @@ def evaluate_set(params, corpus: Corpus, pairs: Sequence[QA]) -> dict[str, np.nd
     p_para = tofu_eval.normalized_probability(*answer_log_probs(params, para))
     p_pert = tofu_eval.normalized_probability(*answer_log_probs(params, pert)).reshape(len(pairs), K)
     greedy = greedy_answers(params, enc, tok.end)
-    generated = [g[:-1] if g and g[-1] == tok.end else g for g in greedy]
+    generated = [without_end(g, tok.end) for g in greedy]
     correct = [[tuple(tok.encode(w)) for w in q.wordings] for q in pairs]
     rouge = np.array([max(tofu_eval.rouge_l_recall(g, w) for w in ws) if g else 0.0 for g, ws in zip(generated, correct)])
     degenerate = np.array([tofu_eval.is_degenerate(list(g), tok.end) for g in greedy])
-
-    def names_a_value(g, q):
-        for v in q.valid_values:
-            ids = tok.encode(v)
-            if any(tuple(g[i:i + len(ids)]) == tuple(ids) for i in range(len(g) - len(ids) + 1)):
-                return True
-        return False
 
     return {
         "p_answer": p_ans,
@@ -190,7 +204,8 @@ def evaluate_set(params, corpus: Corpus, pairs: Sequence[QA]) -> dict[str, np.nd
         "truth_ratio": tofu_eval.truth_ratio(p_pert, p_para),
         "rouge": rouge,
         "exact": np.array([g in set(ws) for g, ws in zip(generated, correct)]),
-        "valid": np.array([names_a_value(g, q) for g, q in zip(generated, pairs)]) & ~degenerate,
+        "valid": np.array([names_a_value(g, [tok.encode(v) for v in q.valid_values])
+                           for g, q in zip(generated, pairs)]) & ~degenerate,
         "degenerate": degenerate,
     }
 

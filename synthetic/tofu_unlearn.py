@@ -34,6 +34,7 @@ import numpy as np
 import optax
 
 from synthetic import tofu_eval
+from synthetic.tofu_lm import answers_after_prompts, names_a_value, without_end
 from synthetic.data.tofu import QA, Corpus
 from synthetic.models import transformer as tf
 from theory.objectives import kl_divergence
@@ -228,14 +229,6 @@ def _rouge(generated: tuple, reference: tuple) -> float:
     return float(tofu_eval.rouge_l_recall(generated, reference)) if generated else 0.0
 
 
-def _answers(greedy: np.ndarray, prompts: np.ndarray, end: int) -> list[tuple]:
-    out = []
-    for row, p in zip(greedy.tolist(), prompts.tolist()):
-        ans = row[p:]
-        out.append(tuple(ans[: ans.index(end) + 1] if end in ans else ans))
-    return out
-
-
 @dataclasses.dataclass(frozen=True)
 class _Keys:
     """What summarising needs to know of the sets, precomputed once."""
@@ -259,10 +252,6 @@ def _keys(corpus: Corpus, sets: EvalSets) -> _Keys:
     prompts = np.concatenate([corpus.encode(getattr(sets, n)).prompt_length for n in names])
     values = [[tuple(tok.encode(v)) for v in q.valid_values] for q in sets.forget_greedy]
     return _Keys(words, values, [set(w) for w in words["forget_greedy"]], slices, prompts, tok.end)
-
-
-def _names_a_value(g: tuple, values) -> bool:
-    return any(any(g[i:i + len(v)] == v for i in range(len(g) - len(v) + 1)) for v in values)
 
 
 LOG_FLOOR = -700.0
@@ -306,25 +295,25 @@ def summarize(records: Mapping[str, np.ndarray], corpus: Corpus, sets: EvalSets,
         r = {k: np.asarray(v[ix]) for k, v in records.items()}
         if not np.isfinite(r["forget_kl"]) or not all(np.all(np.isfinite(v)) for k, v in r.items() if k != "greedy"):
             continue
-        answers = _answers(r["greedy"].astype(np.int64), keys.prompts, keys.end)
+        answers = answers_after_prompts(r["greedy"], keys.prompts, keys.end)
         values = {}
         for s in UTILITY_SETS:
             gen = answers[keys.slices[s]]
             values[f"{s}/probability"] = tofu_eval.probability_score(
                 r[f"{s}_p_answer"], r[f"{s}_p_perturbed"] if s != "retain" else None, split=s)
-            values[f"{s}/rouge"] = float(np.mean([max(_rouge(g[:-1] if g and g[-1] == keys.end else g, w)
+            values[f"{s}/rouge"] = float(np.mean([max(_rouge(without_end(g, keys.end), w)
                                                       for w in ws) for g, ws in zip(gen, keys.words[s])]))
             values[f"{s}/truth_ratio"] = tofu_eval.truth_ratio_score(r[f"{s}_truth_ratio"], s)
         R = r["forget_truth_ratio"].astype(float)
         fg = answers[keys.slices["forget_greedy"]]
         degenerate = np.array([tofu_eval.is_degenerate(list(g), keys.end) for g in fg])
-        stripped = [g[:-1] if g and g[-1] == keys.end else g for g in fg]
+        stripped = [without_end(g, keys.end) for g in fg]
         row = {
             "forget_quality": tofu_eval.forget_quality(R, R_retr),
             "model_utility": tofu_eval.model_utility(values),
             "forget_kl": r["forget_kl"], "forget_nll": r["forget_nll"], "param_distance": r["param_distance"],
             "forget_truth_ratio": np.mean(np.minimum(R, 1 / R)), "forget_probability": np.mean(r["forget_p_answer"]),
-            "forget_valid": np.mean([_names_a_value(g, v) and not d for g, v, d in zip(stripped, keys.values, degenerate)]),
+            "forget_valid": np.mean([names_a_value(g, v) and not d for g, v, d in zip(stripped, keys.values, degenerate)]),
             "forget_right": np.mean([g in w for g, w in zip(stripped, keys.right)]),
             "forget_degenerate": np.mean(degenerate),
             "retain_degenerate": np.mean([tofu_eval.is_degenerate(list(g), keys.end) for g in answers[keys.slices["retain"]]]),
@@ -349,6 +338,6 @@ def _one(params, ctx):
 
 def greedy_text(corpus: Corpus, greedy_row, prompt_length: int) -> str:
     """The words of one greedy answer (prompt dropped, up to ``<end>``)."""
-    return corpus.tokenizer.decode(_answers(np.asarray(greedy_row)[None].astype(np.int64), np.array([prompt_length]),
+    return corpus.tokenizer.decode(answers_after_prompts(np.asarray(greedy_row)[None], [prompt_length],
                                             corpus.tokenizer.end)[0])
 
