@@ -34,7 +34,7 @@ from matplotlib.ticker import NullFormatter
 from figures import markov
 from figures.style import method_color, plot_band, seed_band, style_context
 from synthetic.analysis import finite_seed_mean, split_prefix
-from synthetic.experiments.tofu_collapse.claims import peak_index
+from synthetic.experiments.tofu_collapse.claims import peak_index, splits_of
 from synthetic.experiments.tofu_mini.config import FQ_THRESHOLD
 
 __all__ = ["fig5", "fig8", "trajectories", "guidance", "divergence", "all_figures", "peak_points",
@@ -62,15 +62,6 @@ _FULL_STYLE = {"marker": "o", "ms": 15, "mfc": "none", "mec": "0.45", "mew": 1.6
 _RETR_STYLE = {"marker": "*", "ms": 15, "mfc": "none", "mec": "0.25", "mew": 1.3, "ls": "none"}
 """The full and the retrained model in :func:`fig5` / :func:`fig8`: large hollow grey markers, so
 that a method whose peak is the starting point (the full model) stays visible inside the ring."""
-
-
-def _splits(a: dict) -> list[int]:
-    """The forget splits (%) present in ``a`` (those with an ``s<p>_methods`` key), ascending."""
-    out = []
-    for k in a:
-        if k.startswith("s") and k.endswith("_methods") and k[1:-len("_methods")].isdigit():
-            out.append(int(k[1:-len("_methods")]))
-    return sorted(out)
 
 
 def _split(a: dict, p: int) -> dict:
@@ -212,9 +203,9 @@ def _peak_panel(ax, s: dict, p: int, entries: dict) -> None:
 
 
 def _peak_figure(config: dict, a: dict, wanted, title: str) -> Figure:
-    splits = [p for p in wanted if p in _splits(a)]
+    splits = [p for p in wanted if p in splits_of(a)]
     if not splits:
-        raise ValueError(f"arrays hold none of the splits {list(wanted)} (found {_splits(a)})")
+        raise ValueError(f"arrays hold none of the splits {list(wanted)} (found {splits_of(a)})")
     seeds = int(np.shape(a[f"s{splits[0]}_forget_quality"])[0])
     with style_context():
         fig, axes = plt.subplots(1, len(splits), figsize=(3.6 + 3.7 * len(splits), 4.8), layout="constrained",
@@ -475,7 +466,7 @@ def divergence(config: dict, a: dict) -> Figure:
 def all_figures(config: dict, arrays: dict) -> dict[str, Figure]:
     """``{name: Figure}`` for ``paper_repro.py``, leaving out the figures whose arrays are absent."""
     a = arrays
-    splits = _splits(a)
+    splits = splits_of(a)
     out: dict[str, Figure] = {}
     if any(p in splits for p in FIG5_SPLITS):
         out["tofu_fig5"] = fig5(config, a)

@@ -14,7 +14,7 @@ from synthetic.analysis import diverged_text, divergence_laws_claim, seed_interv
 from synthetic.experiments.tofu_mini.config import FQ_THRESHOLD, GUESS_MAX, MAIN_SPLIT
 from theory.claims import Check, Claim
 
-__all__ = ["tofu_collapse_claims", "answers_table", "peak_index", "FQ_FLOOR", "COLLAPSE_FACTOR", "STABLE_SHARE",
+__all__ = ["tofu_collapse_claims", "answers_table", "peak_index", "splits_of", "FQ_FLOOR", "COLLAPSE_FACTOR", "STABLE_SHARE",
            "DEGENERATE_MIN", "FALL_FACTOR", "VALID_AFTER_MIN", "NPO_METHODS"]
 
 FQ_FLOOR = 1e-30
@@ -59,7 +59,8 @@ def _at(x_SxE, index_S):
     return np.take_along_axis(np.asarray(x_SxE, float), np.asarray(index_S)[:, None], axis=-1)[:, 0]
 
 
-def _splits(arrays) -> list[int]:
+def splits_of(arrays) -> list[int]:
+    """The forget splits (%) the arrays hold (those with an ``s<p>_methods`` key), ascending."""
     return sorted(int(k[1:-len("_methods")]) for k in arrays if k.startswith("s") and k.endswith("_methods")
                   and k[1:-len("_methods")].isdigit())
 
@@ -92,7 +93,7 @@ def _collapse(arrays, main: int) -> Claim:
         Check("GA degenerate retain answers", seed_interval(lambda m: m, deg), DEGENERATE_MIN, "above"),
     ]
     others = []
-    for p in _splits(arrays):
+    for p in splits_of(arrays):
         if _run(arrays, p, "GA", "model_utility") is not None:
             others.append(f"{p}%: {seed_mean(_run(arrays, p, 'GA', 'model_utility')[:, -1]):.3g}")
     return Claim.decided(
@@ -156,7 +157,7 @@ def _peaks(arrays, main: int) -> Claim:
 def _best(arrays, main: int) -> Claim:
     checks, parts, best_ok = [], [], []
     values = {}
-    for p in [p for p in _splits(arrays) if p >= main]:
+    for p in [p for p in splits_of(arrays) if p >= main]:
         names = [str(m) for m in arrays[f"s{p}_methods"]]
         fq = np.asarray(arrays[f"s{p}_forget_quality"])  # (S, C, E)
         peak_log = np.stack([_log_fq(_at(fq[:, c], peak_index(fq[:, c]))) for c in range(len(names))], axis=1)
@@ -244,7 +245,7 @@ def answers_table(config: dict, arrays: dict) -> dict[str, str]:
 
 def tofu_collapse_claims(config: dict, arrays: dict) -> list[Claim]:
     """The claims of the paper's section 5 on TOFU in miniature, and the divergence laws."""
-    main = MAIN_SPLIT if MAIN_SPLIT in _splits(arrays) else _splits(arrays)[0]
+    main = MAIN_SPLIT if MAIN_SPLIT in splits_of(arrays) else splits_of(arrays)[0]
     claims = [_collapse(arrays, main), _stable(arrays, main), _peaks(arrays, main), _best(arrays, main),
               _answers(arrays, main), _retain_weight(arrays)]
     lg = config["long"]
