@@ -389,8 +389,9 @@ def _stop_on_interrupt() -> None:
 
     SIGINT is blocked in every thread (the block at the top of this file comes before any
     import starts one; it is repeated here for a caller that imports this module) and received
-    by one waiting thread, which prints the message and ends the process with ``os._exit``. A Python ``KeyboardInterrupt`` would wait until a jitted
-    computation returns (minutes) or land in JAX's own threads mid-call. Files are only ever
+    by one waiting thread, which prints the message and ends the process with ``os._exit``. A
+    Python ``KeyboardInterrupt`` would wait until a jitted computation returns (minutes) or
+    land in JAX's own threads mid-call. Files are only ever
     written whole and renamed into place (:func:`synthetic.store.atomic_write_bytes`), so the
     output folder keeps what it held; a half-written temporary file is removed.
     """

@@ -92,7 +92,6 @@ def seed_interval(statistic, *runs, level: float = 0.95, resamples: int = BOOTST
     coverage at a nominal 95% is about 83% with 5 seeds and 91% with 10 (simulated); more
     seeds (``paper_repro.py --seeds``) make verdicts firmer.
     """
-
     runs = [np.asarray(r, float) for r in runs]
     if not runs:
         raise ValueError("seed_interval needs at least one array of runs")
