@@ -41,8 +41,12 @@ def _prepare_and_fit(keys, laws, learning_rate, *, shapes: DataConfig, features_
     # The laws (alpha, shift, theta scale) are traced, so both alphas share one program.
     data_config = dataclasses.replace(shapes, alpha=laws[0], shift=laws[1], theta_scale=laws[2])
     problems = jax.vmap(lambda k: prepare_seed(k, data_config, features_config))(keys)
-    # One seed at a time per device (its inputs stay in cache), the devices in parallel.
-    ref, retr = engine.sharded_map(
+    # Gradient descent: one seed at a time per device (its inputs stay in cache), the devices
+    # in parallel. Newton's method (a few dozen steps) runs on one device: its batched solves
+    # inside shard_map deadlock XLA's CPU runtime when the CPU is split into several devices
+    # (JAX 0.10; the paper's 1200 x 128 features hang, smaller problems do not).
+    mapper = engine.sharded_map if solver == "gd" else jax.lax.map
+    ref, retr = mapper(
         lambda p: engine.fit_reference_and_retrained(p.forget, p.y_forget, p.retain, p.y_retain, solver=solver,
                                                      steps=steps, learning_rate=learning_rate),
         problems,
