@@ -63,8 +63,10 @@ def _settings_text(a: dict) -> str:
     return "; ".join(f"{', '.join(ms)}: {text}" for text, ms in groups.items())
 
 
-def _n_seeds(a: dict) -> int:
-    return int(np.shape(a["forget_distance"])[0])
+def _n_seeds(a: dict) -> str:
+    """``"5 seeds"`` (``"1 seed"``)."""
+    n = int(np.shape(a["forget_distance"])[0])
+    return f"{n} seed" + ("s" if n != 1 else "")
 
 
 def _log_axes(ax, x=False) -> None:
@@ -147,7 +149,7 @@ def fig4(arrays: dict, *, threshold: float = FORGET_THRESHOLD) -> Figure:
         _shared_legend(fig, ax_f, extra=[(Line2D([], [], color="black", ls=":", lw=1.1), f"threshold {threshold:g}"),
                                          (star, star.get_label())])
         fig.suptitle(
-            f"Figure 4 (Zhang et al. 2024): unlearning the random-features model (mean ± s.e. over {_n_seeds(a1)} seeds; "
+            f"Figure 4 (Zhang et al. 2024): unlearning the random-features model (mean ± s.e. over {_n_seeds(a1)}; "
             f"thin line in (c): trajectory, bold: its Pareto frontier)\n"
             f"table 1, α = 1: {_settings_text(a1)}   |   α = 0: {_settings_text(a0)}",
             fontsize=9,
@@ -228,7 +230,7 @@ def fig9(arrays: dict, *, mark_step: int = FORGET_WITHIN, good_slack: float = 2.
         ax_t.legend(handles, labels, loc="lower left", fontsize=7.5)
         _shared_legend(fig, ax_1)
         fig.suptitle(
-            f"Figure 9 (Zhang et al. 2024): forget KL of the figure-4 runs (mean ± s.e. over {_n_seeds(a1)} seeds); "
+            f"Figure 9 (Zhang et al. 2024): forget KL of the figure-4 runs (mean ± s.e. over {_n_seeds(a1)}); "
             "(c) each seed-mean trajectory, from the reference (KL = 0)\n"
             f"table 1, α = 1: {_settings_text(a1)}   |   α = 0: {_settings_text(a0)}",
             fontsize=9,
@@ -271,7 +273,7 @@ def fig3(arrays: dict) -> Figure:
         ax_r.legend(loc="lower right", ncol=1)
         fig.suptitle(
             f"Figure 3 (Zhang et al. 2024, Proposition 1): NPO → GA as β → 0; learning rate {', '.join(f'{x:g}' for x in lrs)}, "
-            f"α = 1, mean ± s.e. over {_n_seeds(a)} seeds",
+            f"α = 1, mean ± s.e. over {_n_seeds(a)}",
             fontsize=9,
         )
     return fig
@@ -327,7 +329,7 @@ def gridsearch(arrays: dict, best: dict, scores=None, *, heatmap_method: str = "
             _heatmap(ax_h, fig, a, scores, best.get(heatmap_method), heatmap_method, score_label)
         alpha = f", α = {float(a['alpha']):g}" if "alpha" in a else ""
         fig.suptitle(
-            f"Section 4 grid search{alpha}: {n_settings} settings, seed mean over {_n_seeds(a)} seeds\n"
+            f"Section 4 grid search{alpha}: {n_settings} settings, seed mean over {_n_seeds(a)}\n"
             "thin: trajectory, bold: its Pareto frontier",
             fontsize=9,
         )
