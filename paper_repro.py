@@ -126,8 +126,18 @@ def devices_line() -> str:
 
 
 def _save_figure(fig, folder: Path, name: str) -> list[Path]:
+    """Write a figure as ``name.png`` and ``name.pdf``, or an animation as ``name.gif``."""
     import matplotlib.pyplot as plt
+    from matplotlib import animation
 
+    if isinstance(fig, animation.Animation):
+        # Pillow writes to a file name: write beside, then move in atomically like every result.
+        with tempfile.TemporaryDirectory() as tmp:
+            gif = Path(tmp) / f"{name}.gif"
+            fig.save(gif, writer=animation.PillowWriter(fps=round(1000 / getattr(fig, "_interval", 100))))
+            atomic_write_bytes(folder / gif.name, gif.read_bytes())
+        plt.close(fig._fig)
+        return [folder / gif.name]
     paths = []
     for ext in ("png", "pdf"):
         buf = io.BytesIO()

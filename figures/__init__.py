@@ -2,7 +2,8 @@
 
 This package never trains and never samples data; it reads result arrays only.
 :data:`FIGURES` maps each experiment of ``synthetic.experiments.REGISTRY`` that has figures
-to a function ``(config, arrays) -> {figure name: Figure}``; ``paper_repro.py`` saves them.
+to a function ``(config, arrays) -> {figure name: Figure}`` (an entry may instead be a
+``matplotlib.animation.Animation``, saved as a GIF); ``paper_repro.py`` saves them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Callable
 
 from matplotlib.figure import Figure
 
-from figures import markov, section4, thm2, tofu_collapse
+from figures import markov, section4, thm2, tofu_collapse, tutorial
 from synthetic.experiments.section4.claims import best_settings, setting_scores
 
 __all__ = ["FIGURES"]
@@ -30,5 +31,6 @@ FIGURES: dict[str, Callable[[dict, dict], dict[str, Figure]]] = {
     "thm2": thm2.thm2_figures,
     "markov": markov.all_figures,
     "tofu_mini": tofu_collapse.all_figures,
+    "tutorial": tutorial.all_figures,
 }
 """Experiment name -> ``(config, arrays) -> {figure name: Figure}``."""

@@ -5,7 +5,7 @@ them. An experiment is an :class:`~synthetic.experiments.base.Experiment`; to ad
 its folder and add it here (see ``docs/architecture.md``).
 """
 
-from synthetic.experiments import markov, section4, symbolic, thm2, tofu_collapse, tofu_mini
+from synthetic.experiments import markov, section4, symbolic, thm2, tofu_collapse, tofu_mini, tutorial
 from synthetic.experiments.base import Experiment, code_version, is_cached, run_cached, seeds_of, with_seeds
 
 __all__ = ["REGISTRY", "Experiment", "run_cached", "is_cached", "code_version", "with_seeds", "seeds_of"]
@@ -13,6 +13,6 @@ __all__ = ["REGISTRY", "Experiment", "run_cached", "is_cached", "code_version", 
 REGISTRY: dict[str, Experiment] = {
     exp.name: exp
     for exp in (symbolic.EXPERIMENT, *section4.EXPERIMENTS, thm2.EXPERIMENT, markov.EXPERIMENT, tofu_mini.EXPERIMENT,
-                tofu_collapse.EXPERIMENT)
+                tofu_collapse.EXPERIMENT, tutorial.EXPERIMENT)
 }
 """Every experiment by name, in the order ``paper_repro.py`` runs them."""

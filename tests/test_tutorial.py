@@ -1,0 +1,152 @@
+"""docs/tutorial.md runs as written, its numbers say what its prose says, and the ``tutorial``
+experiment draws the same pictures.
+
+The page's code runs once per module (a fixture), in a temporary folder (it writes
+``race.gif``). Section 6, the transformer, runs in ``test_tutorial_lm.py`` so that the two
+halves can go to different test workers.
+"""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib import animation
+from matplotlib.figure import Figure
+from PIL import Image
+
+import paper_repro
+from figures import tutorial as tutorial_figures
+from synthetic.experiments import REGISTRY
+from synthetic.experiments.tutorial import claims, config, run
+from tutorial_page import LM_SECTION, PAGE, page_blocks
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tutorial")
+    namespace = {"__name__": "docs_tutorial"}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)
+        exec(compile(page_blocks(lambda title: title != LM_SECTION), str(PAGE), "exec"), namespace)
+    namespace["folder"] = folder
+    return namespace
+
+
+@pytest.fixture(scope="module")
+def experiment(page):
+    """The ``tutorial`` experiment's arrays, its transformer step replaced by a stand-in of the
+    same shapes (the real one is checked in ``test_tutorial_lm.py``; here the composition,
+    claims and figures are)."""
+    stand_in = {
+        "methods": np.array(["GA", "NPO beta=0.1"]), "steps": np.arange(0, 15, 5),
+        "model_utility": np.array([[0.7, 0.3, 0.01], [0.7, 0.6, 0.5]]),
+        "forget_probability": np.array([[0.9, 1e-3, 1e-6], [0.9, 0.1, 0.05]]),
+        "param_distance": np.array([[0.0, 1.0, 2.0], [0.0, 0.5, 0.6]]), "train_loss": np.float64(0.1),
+        "questions": np.array(["q one ?", "q two ?"]), "truths": np.array(["a one .", "a two ."]),
+        "answers": np.array([["is is is", "is is is"], ["a three .", "a four ."]]),
+        "reference_answers": np.array(["a one .", "a two ."]),
+    }  # fmt: skip
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(run, "lm_collapse", lambda lm_config, progress: stand_in)
+        return run.run_tutorial(config.tutorial_config())
+
+
+def test_the_losses_and_the_weight(page):
+    # GA falls one unit per unit of log pi; NPO stops within (2/beta) log 2 of its start
+    assert page["L_ga"][0] == -12.0
+    for b, L in zip(page["betas"], page["L_npo"]):
+        assert 0 <= L[0] < L[page["start"]] <= 2 / b * np.log(2) + 0.1
+    assert page["L_npo"][2][0] < 1e-3 < page["L_npo"][0][0]   # beta 1 at its floor, beta 0.1 far from it
+    assert float(abs(page["W"] - 0.442)) < 1e-3
+    assert float(np.max(np.abs(page["g_npo"] - page["W"] * page["g_log_pi"]))) < 1e-6
+
+
+def test_the_race_runs_away_linearly_under_ga_only(page):
+    distance = page["distance"]
+    assert page["measured_rate"] == pytest.approx(page["predicted_rate"], rel=1e-6)
+    assert distance[0, -1] > 2000 and 5 < distance[1, -1] < 7       # GA 2044, NPO 6.1 after 1000 steps
+    # NPO's distance slows down: the second half adds far less than the first
+    half = len(distance[1]) // 2
+    assert distance[1, -1] - distance[1, half] < 0.2 * distance[1, half]
+    # the packaged race is the page's run, and the GIF was written with every frame
+    assert np.allclose(page["packaged"]["theta"], page["runs"]["theta"][0], rtol=1e-12)
+    with Image.open(page["folder"] / "race.gif") as gif:
+        assert gif.n_frames == 51 and gif.size[0] > 800
+    assert isinstance(page["strip"], Figure)
+
+
+def test_theorem2_table(page):
+    hits = page["sim"]["hit_step"]
+    assert list(hits[0]) == [4, 8, 13, 22, 40, 74]         # GA: doubling D about doubles the time
+    assert hits[3, -2] > 30000 and hits[3, -1] == -1       # NPO beta=2: 38492 steps to D=16, D=32 never
+    assert np.all(np.diff(hits[0]) > 0)
+
+
+def test_figure4_in_one_call(page):
+    verdicts = {c.id: c.verdict for c in page["fig4"].claims(page["config"], page["arrays"])}
+    assert len(verdicts) == 6 and set(verdicts.values()) == {"pass"}
+    assert isinstance(page["fig"], Figure)
+
+
+def test_the_exercises(page):
+    # 1: the beta below which NPO follows GA for 1000 steps, predicted from the weight
+    assert 5e-5 < page["beta_measured"] < 2e-4
+    assert page["beta_predicted"] == pytest.approx(page["beta_measured"], rel=0.1)
+    # 2: GA's speed on another forget set
+    assert page["rate_measured"] == pytest.approx(page["rate_predicted"], rel=1e-5)
+    assert page["rate_predicted"] != pytest.approx(page["predicted_rate"] / 2, rel=0.01)   # not section 3's
+    # 3: GA weighted by NPO's frozen weight follows NPO step for step
+    assert page["gap"] < 1e-10 and page["both"]["distance"][0, -1] > 5
+
+
+def test_the_experiment_is_the_page(page, experiment):
+    a = experiment
+    assert np.array_equal(a["race_theta"], page["packaged"]["theta"])
+    assert np.allclose(a["curves_npo"], page["L_npo"], rtol=1e-6)   # the page in float32, the experiment float64
+    assert np.array_equal(a["thm2_measured"], page["sim"]["hit_step"])
+    assert np.array_equal(a["fig4_alpha1_forget_distance"], page["arrays"]["alpha1_forget_distance"])
+    verdicts = {c.id: c.verdict for c in claims.tutorial_claims(config.tutorial_config(), a)}
+    assert verdicts == {"tutorial.ga_rate": "pass", "tutorial.crossing_times": "pass"}
+    table = claims.answers_table(config.tutorial_config(), a)
+    assert "| q one ? | a one . | a one . | is is is | a three . |" in next(iter(table.values()))
+
+
+def test_a_wrong_prediction_fails_the_claims(experiment):
+    broken = {**experiment, "race_predicted_ga_rate": experiment["race_predicted_ga_rate"] * 1.01,
+              "thm2_measured": np.where(experiment["thm2_measured"] > 300, experiment["thm2_measured"] * 2, -1)}
+    verdicts = [c.verdict for c in claims.tutorial_claims(config.tutorial_config(), broken)]
+    assert verdicts == ["fail", "fail"]
+
+
+def test_every_figure_and_the_animation_are_drawn_and_saved(experiment, tmp_path):
+    drawn = tutorial_figures.all_figures(config.tutorial_config(), experiment)
+    assert set(drawn) == {"tutorial_losses", "tutorial_weight", "tutorial_race", "tutorial_race_strip",
+                          "tutorial_thm2", "tutorial_fig4", "tutorial_lm"}
+    anim = drawn.pop("tutorial_race")
+    assert isinstance(anim, animation.FuncAnimation) and len(list(anim.new_frame_seq())) == 51
+    assert all(isinstance(f, Figure) for f in drawn.values())
+    # paper_repro writes an animation as a GIF (the page's block above wrote the race's own),
+    # atomically like every result; here a two-frame one, to keep the test short
+    fig = Figure()
+    ax = fig.subplots()
+    small = animation.FuncAnimation(fig, lambda k: ax.plot([0, k]), frames=2, interval=200)
+    (path,) = paper_repro._save_figure(small, tmp_path, "small")
+    with Image.open(path) as gif:
+        assert path == tmp_path / "small.gif" and gif.n_frames == 2 and gif.info["duration"] == 200
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.gif"]
+
+
+def test_the_experiment_is_registered_small_and_documented():
+    exp = REGISTRY["tutorial"]
+    assert list(REGISTRY)[-1] == "tutorial" and exp.reference_seconds <= 30
+    assert exp.config(True) == exp.config(False)
+    # every figure the page shows is one the experiment writes, and is committed beside the page
+    shown = set(re.findall(r"\]\((tutorial_[a-z0-9_]+\.(?:png|gif))\)", PAGE.read_text()))
+    assert shown == {f"{name}.{'gif' if name == 'tutorial_race' else 'png'}" for name in (
+        "tutorial_losses", "tutorial_weight", "tutorial_race", "tutorial_race_strip", "tutorial_thm2",
+        "tutorial_fig4", "tutorial_lm")}
+    assert all((PAGE.parent / name).is_file() for name in shown)
+    assert "(docs/tutorial.md)" in (ROOT / "README.md").read_text()
