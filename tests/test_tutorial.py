@@ -150,3 +150,9 @@ def test_the_experiment_is_registered_small_and_documented():
         "tutorial_fig4", "tutorial_lm")}
     assert all((PAGE.parent / name).is_file() for name in shown)
     assert "(docs/tutorial.md)" in (ROOT / "README.md").read_text()
+
+
+def test_the_race_refuses_separable_data_by_name():
+    separable = run.blobs(seed=1, per_class=12, n_forget=6)   # these two classes do not overlap
+    with pytest.raises(ValueError, match="data's two classes are linearly separable"):
+        run.race(separable, ["GA"], eta=1.0, steps=10, every=10)

@@ -36,8 +36,13 @@ from theory import theorem2 as t2
 from theory.methods import METHODS, Method, as_method, as_methods
 from theory.validate import check_int, check_positive
 
-__all__ = ["objective_curves", "blobs", "label_of", "race", "race_metrics", "crossing_times", "lm_collapse",
+__all__ = ["SEPARABLE_LOSS", "objective_curves", "blobs", "label_of", "race", "race_metrics", "crossing_times", "lm_collapse",
            "run_tutorial"]
+
+
+SEPARABLE_LOSS = 1e-6
+"""A reference fit whose mean NLL is below this has separated the classes (the likelihood has no
+maximum): :func:`race` refuses such data."""
 
 
 def objective_curves(betas: Sequence[float], *, log_pi_min: float = -12.0, points: int = 241,
@@ -45,7 +50,8 @@ def objective_curves(betas: Sequence[float], *, log_pi_min: float = -12.0, point
     """``L_GA``, ``L_NPO`` and ``W`` of one forget example against ``log pi`` in ``[log_pi_min, 0]``.
 
     Returns:
-      ``log_pi (P,)``, ``log_ref ()`` (``log ref_p``), ``betas (B,)``, ``ga (P,)``, ``npo (B, P)``, ``weight (B, P)``.
+      ``log_pi (P,)``, ``log_ref ()`` (``log ref_p``), ``betas (B,)``, ``ga (P,)``, ``npo (B, P)``,
+      ``weight (B, P)``.
     """
     log_pi = np.linspace(log_pi_min, 0.0, check_int(points, "points", 2))
     log_ref = np.full_like(log_pi, np.log(ref_p))
@@ -102,15 +108,24 @@ def race(data: dict, methods: Sequence[Method | str], *, eta: float, steps: int,
     engine call, float64.
 
     Returns:
-      ``labels (C,)`` (:func:`label_of`); ``theta_ref (3,)``; ``steps (E,)``; ``theta (C, E, 3)``, ``distance (C, E)``,
-      ``forget_logp (C, E)``, ``retain_accuracy (C, E)``; ``predicted_ga_rate ()``, GA's
-      asymptotic speed ``eta ||mean_i s_i x_i||`` (``s_i = 2 y_i - 1``).
+      ``labels (C,)`` (:func:`label_of`); ``theta_ref (3,)``; ``steps (E,)``; ``theta (C, E, 3)``,
+      ``distance (C, E)``,
+      ``forget_logp (C, E)``, ``retain_accuracy (C, E)``; ``diverged_step (C,)`` (-1 if never);
+      ``predicted_ga_rate ()``, GA's asymptotic speed ``eta ||mean_i s_i x_i||`` (``s_i = 2 y_i - 1``).
+    Raises:
+      ValueError: for a bad argument, or ``data`` whose classes are linearly separable (the
+        maximum-likelihood fit does not exist).
     """
     check_positive(eta, "eta")
     methods = as_methods(methods)
     x, y, f, r = data["x"], data["y"], data["forget"], data["retain"]
     with jax.enable_x64(True):
-        theta_ref = engine.fit_logistic(x, y, np.ones(len(y)), solver="newton", steps=30).theta
+        fit = engine.fit_logistic(x, y, np.ones(len(y)), solver="newton", steps=30)
+        if not float(fit.loss) > SEPARABLE_LOSS:
+            raise ValueError(f"data's two classes are linearly separable (the reference fit's mean NLL is "
+                             f"{float(fit.loss):.1e}): its parameters run off to infinity, so there is no reference "
+                             "model to unlearn from; draw overlapping classes (e.g. another seed of blobs)")
+        theta_ref = fit.theta
         batch = binary_batch(theta_ref, jnp.asarray(x[f]), jnp.asarray(y[f]))
         context = {"theta_ref": theta_ref, "forget_x": jnp.asarray(x[f]), "forget_y": jnp.asarray(y[f]),
                    "retain_x": jnp.asarray(x[r]), "retain_y": jnp.asarray(y[r])}
@@ -119,7 +134,7 @@ def race(data: dict, methods: Sequence[Method | str], *, eta: float, steps: int,
             context=context, hyperparams={"learning_rate": [float(eta)] * len(methods)},
         )  # fmt: skip
     signs = 2.0 * y[f] - 1.0
-    out = {k: v[0] for k, v in runs.items() if k not in ("steps", "diverged_step")}
+    out = {k: v[0] for k, v in runs.items() if k != "steps"}
     out.update(labels=np.array([label_of(m) for m in methods]), theta_ref=np.asarray(theta_ref), steps=runs["steps"],
                predicted_ga_rate=np.float64(eta * np.linalg.norm(np.mean(signs[:, None] * x[f], axis=0))))
     return out
