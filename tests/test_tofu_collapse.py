@@ -9,11 +9,12 @@ import optax
 import pytest
 
 from synthetic import tofu_eval, tofu_lm, tofu_unlearn
-from synthetic.data.tofu import IDK_ANSWERS, TofuConfig, make_corpus
+from synthetic.data.tofu import IDK_ANSWERS, TofuConfig
 from synthetic.experiments import REGISTRY
 from synthetic.experiments.tofu_collapse import claims as cclaims
 from synthetic.experiments.tofu_collapse import config as cconfig
 from synthetic.experiments.tofu_collapse import run as crun
+from synthetic.experiments.tofu_mini.run import train_models
 from synthetic.models import transformer as tf
 
 
@@ -35,14 +36,20 @@ def test_cached_greedy_decode_equals_decoding_with_full_forward_passes(config):
 
 
 @pytest.fixture(scope="module")
-def small():
-    corpus = make_corpus(TofuConfig(n_authors=10, relations=2, n_real_authors=4, n_countries=2))
-    model = tofu_lm.model_config(corpus, layers=1, width=16, heads=2, mlp_ratio=2)
-    data = corpus.encode_training(corpus.training_set(), length=model.context)
+def models(tmp_path_factory):
+    """The tiny study's corpus and models (10 authors, 1 layer of width 16), trained once into
+    the folder the study below reads them from."""
+    folder = tmp_path_factory.mktemp("tofu_collapse")
     with jax.numpy_dtype_promotion("standard"):
-        params, _ = tofu_lm.train_qa_model(jax.random.key(0), model, data, {"learning_rate": 1e-2, "batch_size": 8,
-                                                                            "epochs": 15, "warmup": 0.1, "weight_decay": 0.0})
-    return corpus, params
+        corpus, params, _ = train_models(tiny_config()["models"], folder=folder)
+    return corpus, params, folder
+
+
+@pytest.fixture(scope="module")
+def small(models):
+    corpus, params, _ = models
+    assert corpus.config == TofuConfig(n_authors=10, relations=2, n_real_authors=4, n_countries=2)
+    return corpus, params["full"]
 
 
 def test_unlearning_data_holds_every_methods_inputs(small):
@@ -118,11 +125,12 @@ def tiny_config():
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
+def study(models):
     config = tiny_config()
     messages = []
     with jax.numpy_dtype_promotion("standard"):
-        arrays = crun.run_tofu_collapse(config, messages.append, tmp_path_factory.mktemp("tofu_collapse"))
+        arrays = crun.run_tofu_collapse(config, messages.append, models[2])  # the models saved there are reused
+    assert not any("epoch" in m for m in messages)
     return config, arrays, messages
 
 
