@@ -47,10 +47,13 @@ def x64():
         yield
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_configure(config):
     # At exit pytest sweeps for unraisable exceptions with five full gc.collect() passes, each
     # slow over the heap a JAX process builds (about 0.7 s here). One full pass, then freeze
     # the survivors, makes the other four cheap; exceptions raised in a finalizer still show.
+    # Cleanups run last registered first: trylast registers this one after pytest's sweep, so
+    # that it runs before it.
     config.add_cleanup(_collect_once_then_freeze)
 
 
