@@ -16,6 +16,7 @@ experiment's arrays.
 
 from __future__ import annotations
 
+import matplotlib
 import numpy as np
 from matplotlib import animation
 from matplotlib.figure import Figure
@@ -77,38 +78,49 @@ def weight(curves: dict) -> Figure:
     return fig
 
 
-def _grid(race: dict, n: int = 120):
-    x = race["x"][:, :2]
-    lo, hi = x.min(axis=0) - 1.0, x.max(axis=0) + 1.0
-    g1, g2 = np.meshgrid(np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n))
-    return g1, g2, np.stack([g1.ravel(), g2.ravel(), np.ones(g1.size)], axis=1)
+_SHADES = matplotlib.colormaps["RdBu_r"].resampled(12)
+"""Bands of ``pi(y=1|x)``, blue (0) to red (1); the darkest are left out (``vmin``, ``vmax``), so
+the points show."""
 
 
-def _probability(theta, plane) -> np.ndarray:
-    """``pi_theta(y=1|x)`` over the plane, overflow-safe."""
-    z = np.clip(plane @ theta, -500, 500)
-    return 1.0 / (1.0 + np.exp(-z))
+class _Plane:
+    """One panel of the race: ``pi_theta(y=1|x)`` over the plane in bands, the decision
+    boundary ``theta . (x1, x2, 1) = 0`` and the points; :meth:`show` moves it to a record
+    (only the image and the line change, so an animation frame is cheap)."""
 
+    def __init__(self, ax, race: dict, c: int, n: int = 160):
+        self.race, self.c = race, c
+        x, y, f = race["x"], race["y"], race["forget"]
+        self.lo, self.hi = x[:, :2].min(axis=0) - 1.0, x[:, :2].max(axis=0) + 1.0
+        g1, g2 = np.meshgrid(np.linspace(self.lo[0], self.hi[0], n), np.linspace(self.lo[1], self.hi[1], n))
+        self.plane = np.stack([g1.ravel(), g2.ravel(), np.ones(g1.size)], axis=1)
+        self.shape = g1.shape
+        extent = (self.lo[0], self.hi[0], self.lo[1], self.hi[1])
+        self.image = ax.imshow(np.zeros(self.shape), origin="lower", extent=extent, cmap=_SHADES, vmin=-0.15,
+                               vmax=1.15, alpha=0.75, aspect="auto", interpolation="nearest")
+        (self.boundary,) = ax.plot([], [], color="k", lw=1.2)
+        keep = np.setdiff1d(np.arange(len(y)), f)
+        for label, color in ((1, "#b2182b"), (0, "#2166ac")):
+            rows = keep[y[keep] == label]
+            ax.scatter(x[rows, 0], x[rows, 1], s=16, color=color, edgecolor="white", linewidth=0.5, zorder=3)
+        ax.scatter(x[f, 0], x[f, 1], s=70, marker="X", color="#b2182b", edgecolor="black", linewidth=0.9, zorder=4)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+        ax.set_xlim(self.lo[0], self.hi[0])
+        ax.set_ylim(self.lo[1], self.hi[1])
 
-def _plane(ax, race: dict, c: int, e: int, grid) -> None:
-    """One panel: the probability of class 1 over the plane, the boundary, the points."""
-    g1, g2, plane = grid
-    theta = race["theta"][c, e]
-    p = _probability(theta, plane).reshape(g1.shape)
-    ax.contourf(g1, g2, p, levels=np.linspace(0, 1, 11), cmap="RdBu_r", vmin=-0.1, vmax=1.1, alpha=0.75)
-    if 0 < p.min() < 0.5 < p.max() or p.min() < 0.5 < p.max():
-        ax.contour(g1, g2, p, levels=[0.5], colors="k", linewidths=1.2)
-    x, y, f = race["x"], race["y"], race["forget"]
-    keep = np.setdiff1d(np.arange(len(y)), f)
-    for label, color in ((1, "#b2182b"), (0, "#2166ac")):
-        rows = keep[y[keep] == label]
-        ax.scatter(x[rows, 0], x[rows, 1], s=16, color=color, edgecolor="white", linewidth=0.5, zorder=3)
-    ax.scatter(x[f, 0], x[f, 1], s=70, marker="X", color="#b2182b", edgecolor="black", linewidth=0.9, zorder=4)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.grid(False)
-    ax.set_xlim(g1.min(), g1.max())
-    ax.set_ylim(g2.min(), g2.max())
+    def show(self, e: int) -> None:
+        theta = self.race["theta"][self.c, e]
+        z = np.clip(self.plane @ theta, -500, 500)
+        self.image.set_data((1.0 / (1.0 + np.exp(-z))).reshape(self.shape))
+        # the boundary theta_1 x1 + theta_2 x2 + theta_3 = 0, along its longer axis
+        if abs(theta[1]) >= abs(theta[0]):
+            x1 = np.array([self.lo[0], self.hi[0]])
+            self.boundary.set_data(x1, -(theta[0] * x1 + theta[2]) / theta[1])
+        else:
+            x2 = np.array([self.lo[1], self.hi[1]])
+            self.boundary.set_data(-(theta[1] * x2 + theta[2]) / theta[0], x2)
 
 
 def _method_label(race: dict, c: int) -> str:
@@ -119,14 +131,13 @@ def race_strip(race: dict, frames: int = 4) -> Figure:
     """Still frames of the race for print: GA's row above NPO's, ``frames`` evenly spaced steps."""
     steps = race["steps"]
     picks = np.linspace(0, len(steps) - 1, frames).round().astype(int)
-    grid = _grid(race)
     with style_context():
         fig = Figure(figsize=(2.1 * frames, 4.6))
         axes = fig.subplots(2, frames)
         for c in range(2):
             for k, e in enumerate(picks):
                 ax = axes[c, k]
-                _plane(ax, race, c, e, grid)
+                _Plane(ax, race, c).show(e)
                 ax.set_title(f"{_method_label(race, c)}, step {steps[e]}\n"
                              rf"$\|\theta-\theta_{{ref}}\|$ = {race['distance'][c, e]:.3g}", fontsize=8.5)
         fig.suptitle(r"Unlearning the four $\times$ points: $\pi_\theta(y{=}1|x)$ over the plane (red = class 1), "
@@ -143,12 +154,12 @@ def race_animation(race: dict, every: int = 2, dpi: int = 90) -> animation.FuncA
     frames = list(range(0, len(steps), every))
     if frames[-1] != len(steps) - 1:
         frames.append(len(steps) - 1)
-    grid = _grid(race)
     colors = [method_color("GA"), method_color("NPO")]
     with style_context():
         fig = Figure(figsize=(10.5, 3.8), dpi=dpi)
         grid_spec = fig.add_gridspec(2, 3, width_ratios=[1, 1, 1.2], hspace=0.15)
-        planes = [fig.add_subplot(grid_spec[:, c]) for c in range(2)]
+        axes = [fig.add_subplot(grid_spec[:, c]) for c in range(2)]
+        planes = [_Plane(ax, race, c) for c, ax in enumerate(axes)]
         both, npo = fig.add_subplot(grid_spec[0, 2]), fig.add_subplot(grid_spec[1, 2])
         lines, dots = [], []
         for ax, runs in ((both, (0, 1)), (npo, (1,))):
@@ -172,9 +183,8 @@ def race_animation(race: dict, every: int = 2, dpi: int = 90) -> animation.FuncA
 
         def draw(e):
             for c in range(2):
-                planes[c].clear()
-                _plane(planes[c], race, c, e, grid)
-                planes[c].set_title(f"{_method_label(race, c)}: step {steps[e]}")
+                planes[c].show(e)
+                axes[c].set_title(f"{_method_label(race, c)}: step {steps[e]}")
             for c, line in lines:
                 line.set_data(steps[: e + 1], dist[c, : e + 1])
             for c, dot in dots:
