@@ -33,22 +33,28 @@ if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
 
 os.environ.setdefault("NPO_DEVICES", "1")
 
-import jax  # noqa: E402  (after XLA_FLAGS: the flags are read when the backend starts)
 import pytest  # noqa: E402
-
-jax.config.update("jax_numpy_rank_promotion", "raise")
-jax.config.update("jax_numpy_dtype_promotion", "strict")
 
 
 @pytest.fixture
 def x64():
     """Run the test with float64 enabled (``jax.enable_x64``), restored afterwards."""
+    import jax
+
     with jax.enable_x64(True):
         yield
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config):
+    # JAX in every process that runs tests (imported after XLA_FLAGS: the flags are read when
+    # the backend starts); pytest-xdist's controller runs none, and starts its workers sooner
+    # without importing it (about a second).
+    if not config.pluginmanager.hasplugin("dsession"):
+        import jax
+
+        jax.config.update("jax_numpy_rank_promotion", "raise")
+        jax.config.update("jax_numpy_dtype_promotion", "strict")
     # At exit pytest sweeps for unraisable exceptions with five full gc.collect() passes, each
     # slow over the heap a JAX process builds (about 0.7 s here). One full pass, then freeze
     # the survivors, makes the other four cheap; exceptions raised in a finalizer still show.
