@@ -22,6 +22,7 @@ runs one worker per core): the multi-device paths run in subprocesses of their o
 """
 
 import gc
+import math
 import os
 
 _FAST_COMPILE = (
@@ -66,3 +67,25 @@ def pytest_configure(config):
 def _collect_once_then_freeze():
     gc.collect()
     gc.freeze()
+
+
+# Seconds each test file takes alone on the 2-core development machine (``pytest -n 0
+# tests/<file>``, as it reports them), rounded. pytest-xdist hands whole files to
+# its workers (``--dist loadfile``) in the order they are collected (``--no-loadscope-reorder``,
+# pyproject.toml), so the files are collected slowest first: no long file then starts near the
+# end while the other worker idles, and the short ones fill in. A file not listed counts as
+# slow and goes first: list a new file here with its time.
+FILE_SECONDS = {
+    "test_tutorial.py": 23, "test_tofu_collapse.py": 15, "test_markov.py": 13, "test_devices.py": 13,
+    "test_engine.py": 13, "test_readme.py": 11, "test_tutorial_lm.py": 10, "test_theorem2.py": 8,
+    "test_objectives.py": 8, "test_transformer.py": 8, "test_tofu_mini.py": 7, "test_thm2.py": 6,
+    "test_section4.py": 6, "test_tofu_lm.py": 5, "test_repro.py": 5, "test_validation.py": 5, "test_symbolic.py": 4,
+    "test_figures.py": 4, "test_tofu_collapse_figures.py": 3, "test_imports.py": 3, "test_data.py": 3,
+    "test_methods.py": 3, "test_claims.py": 3, "test_models.py": 2, "test_optim.py": 2, "test_cache.py": 2,
+    "test_markov_data.py": 2, "test_tofu_eval.py": 1, "test_store.py": 1, "test_tofu_data.py": 1,
+}  # fmt: skip
+
+
+def pytest_collection_modifyitems(config, items):
+    # A stable sort: the tests of a file stay together and in their order.
+    items.sort(key=lambda item: -FILE_SECONDS.get(item.path.name, math.inf))
