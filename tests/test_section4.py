@@ -1,5 +1,7 @@
 """Section-4 experiments end to end at a tiny size, and the claim rules on made-up curves."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -41,13 +43,19 @@ def test_fig4_pipeline_and_claims_at_tiny_size(x64):
     # Every run starts at the reference: same distances for all settings at step 0.
     np.testing.assert_allclose(a1["forget_distance"][:, :, 0], a1["forget_distance"][:, :1, 0].repeat(6, 1))
     assert np.all(a1["param_distance"][:, :, 0] == 0)
-    # Step 0 is the reference model: its distance to the retrained model, recomputed here.
+    # Step 0 is the reference model: its distance to the retrained model, recomputed here
+    # (jitted: one program instead of one per primitive and shape).
     c1 = config["alpha1"]
-    problem = section4_run.prepare_seed(jax.random.key(1), DataConfig(**c1["data"]), RandomFeaturesConfig(**c1["features"]))
-    ref, retr = engine.fit_reference_and_retrained(problem.forget, problem.y_forget, problem.retain, problem.y_retain,
-                                                   solver="newton", steps=20)
-    lp = logistic_log_probs
-    want = jnp.mean(kl_divergence(lp(retr.theta, problem.eval_forget), lp(ref.theta, problem.eval_forget)))
+
+    @functools.partial(jax.jit, static_argnums=(1, 2))
+    def step0_distance(key, data_config, features_config):
+        problem = section4_run.prepare_seed(key, data_config, features_config)
+        ref, retr = engine.fit_reference_and_retrained(problem.forget, problem.y_forget, problem.retain,
+                                                       problem.y_retain, solver="newton", steps=20)
+        lp = logistic_log_probs
+        return jnp.mean(kl_divergence(lp(retr.theta, problem.eval_forget), lp(ref.theta, problem.eval_forget)))
+
+    want = step0_distance(jax.random.key(1), DataConfig(**c1["data"]), RandomFeaturesConfig(**c1["features"]))
     np.testing.assert_allclose(a1["forget_distance"][1, :, 0], float(want), rtol=1e-10)
     # GA moves away at every record, faster than NPO at the same step size would.
     assert np.all(np.diff(a1["param_distance"][:, 0], axis=-1) > 0)
