@@ -23,10 +23,18 @@ if __name__ == "__main__":
     # Before any import starts a thread (JAX's and XLA's do): every thread inherits this mask, so
     # Ctrl-C reaches only the thread that waits for it (see _stop_on_interrupt).
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    import sys
+
+    from synthetic.devices import use_cpu_cores
+
+    try:  # before any JAX array exists: one CPU device per core (NPO_DEVICES=N asks for N)
+        use_cpu_cores()
+    except ValueError as e:
+        print(f"paper_repro.py: error: {e}", file=sys.stderr)
+        sys.exit(2)
 
 import argparse
 import difflib
-import io
 import json
 import os
 import sys
@@ -37,16 +45,18 @@ import traceback
 from pathlib import Path
 from typing import Optional
 
-from figures import FIGURES
-from synthetic.experiments import REGISTRY, Experiment, is_cached, run_cached, seeds_of, with_seeds
-from synthetic.store import PENDING_WRITES, atomic_write_bytes, atomic_write_text
+from figures.files import save_figure
+from synthetic.experiment import Experiment, is_cached, run_cached, seeds_of, with_seeds
+from synthetic.registry import experiments
+from synthetic.report import headline, render_report, verdict_counts
+from synthetic.store import PENDING_WRITES, atomic_write_text
 from theory.claims import KINDS, Claim
 
 DEFAULT_SEEDS = 5
 """Seeds of every seed-based experiment in a full run (``--seeds`` changes it; ``--quick`` uses 2)."""
 
-EXPERIMENTS: dict[str, Experiment] = dict(REGISTRY)
-"""The experiments this command runs (the registry's, in its order)."""
+EXPERIMENTS: dict[str, Experiment] = dict(experiments())
+"""The experiments this command runs (every world's, in the registry's order)."""
 
 
 # --------------------------------------------------------------------------- running
@@ -125,30 +135,6 @@ def devices_line() -> str:
     return line
 
 
-def _save_figure(fig, folder: Path, name: str) -> list[Path]:
-    """Write a figure as ``name.png`` and ``name.pdf``, or an animation as ``name.gif``."""
-    import matplotlib.pyplot as plt
-    from matplotlib import animation
-
-    if isinstance(fig, animation.Animation):
-        # Pillow writes to a file name: write beside, then move in atomically like every result.
-        with tempfile.TemporaryDirectory() as tmp:
-            gif = Path(tmp) / f"{name}.gif"
-            fig.save(gif, writer=animation.PillowWriter(fps=round(1000 / getattr(fig, "_interval", 100))))
-            atomic_write_bytes(folder / gif.name, gif.read_bytes())
-        plt.close(fig._fig)
-        return [folder / gif.name]
-    paths = []
-    for ext in ("png", "pdf"):
-        buf = io.BytesIO()
-        fig.savefig(buf, format=ext, dpi=150, bbox_inches="tight")
-        path = folder / f"{name}.{ext}"
-        atomic_write_bytes(path, buf.getvalue())
-        paths.append(path)
-    plt.close(fig)
-    return paths
-
-
 def run_experiment(exp: Experiment, config: dict, out: Path, progress: Progress) -> dict:
     """Run one experiment on ``config`` end to end; never raises (errors become failed,
     errored claims)."""
@@ -162,11 +148,11 @@ def run_experiment(exp: Experiment, config: dict, out: Path, progress: Progress)
         arrays, record["cached"] = run_cached(exp, config, out / "cache", progress)
         if record["cached"]:
             progress("reusing cached results")
-        record["claims"] = list(exp.claims(config, arrays))
-        record["tables"] = dict(exp.tables(config, arrays)) if exp.tables else {}
-        draw = FIGURES.get(exp.name, lambda config, arrays: {})
-        for fig_name, fig in draw(config, arrays).items():
-            record["figures"] += [str(p.relative_to(out)) for p in _save_figure(fig, out / "figures", fig_name)]
+        record["claims"] = list(exp.function("claims")(config, arrays))
+        tables, draw = exp.function("tables"), exp.function("figures")
+        record["tables"] = dict(tables(config, arrays)) if tables else {}
+        for fig_name, fig in (draw(config, arrays) if draw else {}).items():
+            record["figures"] += [str(p.relative_to(out)) for p in save_figure(fig, out / "figures", fig_name)]
     except Exception as e:  # report, keep going with the other experiments
         record["errors"].append(f"{type(e).__name__}: {e}")
         record["claims"].append(
@@ -181,116 +167,9 @@ def run_experiment(exp: Experiment, config: dict, out: Path, progress: Progress)
         )
         traceback.print_exc()
     record["seconds"] = time.perf_counter() - t0
-    progress(f"done in {record['seconds']:.1f}s: {_verdict_counts(record['claims'])}")
+    progress(f"done in {record['seconds']:.1f}s: {verdict_counts(record['claims'])}")
     progress.prefix = ""
     return record
-
-
-def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-KIND_TITLES = {
-    "paper": "Paper claims",
-    "extension": "Extensions (beyond the paper)",
-    "consistency": "Consistency checks (two implementations or measurements agree)",
-    "identity": "Identities (symbolic algebra, checked numerically too)",
-}
-
-
-def _verdict_counts(claims: list[Claim]) -> str:
-    """``"3 of 5 pass (1 fail, 1 inconclusive)"``."""
-    n = {v: sum(c.verdict == v for c in claims) for v in ("pass", "fail", "inconclusive")}
-    rest = [f"{n[v]} {v}" for v in ("fail", "inconclusive") if n[v]]
-    return f"{n['pass']} of {len(claims)} pass" + (f" ({', '.join(rest)})" if rest else "")
-
-
-def headline(claims: list[Claim]) -> list[str]:
-    """The report's counts, the paper's claims first and apart: e.g.
-    ``["Paper claims reproduced: 9 of 14 (3 fail, 2 inconclusive)", "Extensions: ..."]``."""
-    by_kind = {k: [c for c in claims if c.kind == k] for k in KINDS}
-    lines = []
-    for kind in KINDS:
-        cs = by_kind[kind]
-        if not cs:
-            continue
-        counts = _verdict_counts(cs)
-        if kind == "paper":
-            lines.append("Paper claims reproduced: " + counts.replace(" pass", "", 1))
-        else:
-            lines.append(f"{KIND_TITLES[kind].split(' (')[0]}: {counts}")
-    return lines
-
-
-def _seeds_line(records: list[dict]) -> str:
-    seeded = {}
-    for r in records:
-        if r.get("seeds"):
-            seeded.setdefault(r["seeds"], []).append(r["name"])
-    fixed = [r["name"] for r in records if not r.get("seeds")]
-    parts = [f"{n} ({', '.join(names)})" for n, names in seeded.items()]
-    line = "Seeds: " + "; ".join(parts) if parts else "Seeds: none"
-    if fixed:
-        line += f"; deterministic, no seeds: {', '.join(fixed)}"
-    return line + "."
-
-
-VERDICT_RULE = (
-    "Each claim's statement says how it is decided and where each threshold comes from. A decision on "
-    "seed-mean curves carries a 95% percentile-bootstrap interval over seeds, printed as `estimate [low, high]`: "
-    "it **passes** when the whole interval clears the threshold, **fails** when the whole interval misses it, and "
-    "is **inconclusive** when the interval contains the threshold (the seeds cannot tell; more seeds, "
-    "`--seeds N`, may). With 5 seeds such intervals are narrow for their level (about 83% coverage for a plain "
-    "mean), so an inconclusive verdict is a real tie, not caution."
-)
-
-
-def render_report(records: list[dict], quick: bool, machine: str = "") -> str:
-    """The markdown report: the counts by kind, one table per kind, the notes, then the
-    experiments (``machine``: what the run computed on, for the times)."""
-    claims = [c for r in records for c in r["claims"]]
-    lines = [
-        "# Paper claims, reproduced",
-        "",
-        "Zhang, Lin, Bai, Mei, *Negative Preference Optimization: From Catastrophic Collapse to "
-        "Effective Unlearning* (2024), arXiv:2404.05868. Equation, section and figure numbers are the paper's.",
-        "",
-        f"Mode: {'quick (shrunk experiments)' if quick else 'full'}. {_seeds_line(records)}",
-        "",
-    ]
-    heads = headline(claims)
-    if heads:
-        lines += [f"**{heads[0]}.**", ""] + [f"- {h}" for h in heads[1:]] + [""]
-    errored = [r["name"] for r in records if r["errors"]]
-    if errored:
-        lines += [f"**Errors in: {', '.join(errored)}** (their claims are missing; see the experiments below).", ""]
-    lines += [VERDICT_RULE, ""]
-    for kind in KINDS:
-        cs = [c for c in claims if c.kind == kind]
-        if not cs:
-            continue
-        lines += [f"## {KIND_TITLES[kind]}", "", "| claim | paper | statement | measured | verdict |", "|---|---|---|---|---|"]
-        for c in cs:
-            verdict = {"pass": "pass", "fail": "**FAIL**", "inconclusive": "*inconclusive*"}[c.verdict]
-            lines.append(f"| `{c.id}` | {_cell(c.paper_ref)} | {_cell(c.statement)} | {_cell(c.measured)} | {verdict} |")
-        lines.append("")
-    notes = [c for c in claims if c.note]
-    if notes:
-        lines += ["## Notes", ""] + [f"- `{c.id}`: {_cell(c.note)}" for c in notes] + [""]
-    for r in records:
-        for title, text in r.get("tables", {}).items():
-            lines += [f"## {title} ({r['name']})", "", text, ""]
-    lines += ["## Experiments", ""] + ([f"Computed with {machine}.", ""] if machine else [])
-    for r in records:
-        status = "cached" if r["cached"] else "ran"
-        seeds = f", {r['seeds']} seeds" if r.get("seeds") else ""
-        lines.append(f"- **{r['name']}** ({status}, {r['seconds']:.1f} s{seeds})")
-        for fig in r["figures"]:
-            if fig.endswith(".png"):
-                lines.append(f"  - ![{fig}]({fig})")
-        for err in r["errors"]:
-            lines.append(f"  - error: {_cell(err)}")
-    return "\n".join(lines) + "\n"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -351,7 +230,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.list:
         for exp in EXPERIMENTS.values():
-            print(f"{exp.name:12s} {exp.description}")
+            print(f"{exp.name:17s} {exp.world:10s} {exp.description}")
         return 0
     out: Path = args.out
     problem = output_problem(out)  # before any work: a run must not end unable to write its results

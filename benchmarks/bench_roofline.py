@@ -45,7 +45,9 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-import synthetic  # noqa: E402,F401  (before JAX starts: one device per core, as the experiments run)
+from synthetic.devices import use_cpu_cores  # noqa: E402
+
+use_cpu_cores()  # before JAX starts: one device per core, as paper_repro.py runs the experiments
 
 from _measure import matmul_gflops, timed  # noqa: E402
 
@@ -115,9 +117,9 @@ def tofu_stage(repeats: int, peak32: float) -> None:
     """TOFU in miniature's training step (the default corpus and model of ``tofu_mini_models``):
     tokens per second and GFLOP/s against the float32 peak of this run."""
     from bench_transformer import train_step_seconds
-    from synthetic import tofu_lm
-    from synthetic.data.tofu import TofuConfig, make_corpus
-    from synthetic.experiments.tofu_mini.config import tofu_mini_config
+    from synthetic.worlds.tofu_mini import lm as tofu_lm
+    from synthetic.worlds.tofu_mini.data import TofuConfig, make_corpus
+    from synthetic.worlds.tofu_mini.config import tofu_mini_config
     from synthetic.models import transformer as tf
 
     cfg = tofu_mini_config()
@@ -136,11 +138,11 @@ def tofu_stage(repeats: int, peak32: float) -> None:
 def logistic_stages(only: set, repeats: int, peak: float, bw: float) -> None:
     """Figure 4's fit and unlearning, figure 3's and the grid search's unlearning, at alpha = 1."""
     from synthetic import engine
-    from synthetic.data.gaussian import DataConfig
-    from synthetic.experiments.section4 import run as s4
-    from synthetic.experiments.section4.config import fig3_config, fig4_config, gridsearch_config
+    from synthetic.worlds.section4.data import DataConfig
+    from synthetic.worlds.section4 import run as s4
+    from synthetic.worlds.section4.config import fig3_config, fig4_config, gridsearch_config
     from synthetic.models.logistic import RandomFeaturesConfig
-    from synthetic.pipeline import unlearn_binary
+    from synthetic.worlds.section4.pipeline import unlearn_binary
     from theory.methods import get_method
 
     config = fig4_config(1.0)
@@ -191,9 +193,9 @@ def logistic_stages(only: set, repeats: int, peak: float, bw: float) -> None:
 def thm2_stage(repeats: int, peak: float, floor_us: float) -> None:
     """Theorem 2's three forget sets x 5 methods, parameter space and the b-recursion in
     lockstep, at 10^5 of the experiment's 10^6 steps (the per-step work is the same)."""
-    from synthetic.data.forget_sets import make_forget_set
-    from synthetic.experiments.thm2 import run as t2
-    from synthetic.experiments.thm2.config import SETTINGS, thm2_config
+    from synthetic.worlds.thm2.data import make_forget_set
+    from synthetic.worlds.thm2 import run as t2
+    from synthetic.worlds.thm2.config import SETTINGS, thm2_config
 
     config = thm2_config()
     key = jax.random.split(jax.random.key(config["seed"]))[0]
@@ -226,8 +228,8 @@ def transformer_stages(only: set, repeats: int, peak32: float) -> None:
     evaluation sets) for 10 steps, from random weights (the time does not depend on them)."""
     from bench_transformer import train_step_seconds
     from synthetic import engine
-    from synthetic.experiments.markov.config import STUDY_METHODS, markov_config
-    from synthetic.experiments.markov.run import _adamw_injected, markov_metrics
+    from synthetic.worlds.markov.config import STUDY_METHODS, markov_config
+    from synthetic.worlds.markov.run import _adamw_injected, markov_metrics
     from synthetic.models import transformer as tf
     from theory.methods import get_method
 

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_thm2.py [--steps 1000000] [--repeats 3]
 
-The call is :func:`synthetic.experiments.thm2.run.gd_divergence` on the ``thm2`` experiment's
+The call is :func:`synthetic.worlds.thm2.run.gd_divergence` on the ``thm2`` experiment's
 orthogonal forget set (``n_f = 32``, ``d = 64``, ``eta = 1``): five runs in one jitted,
 vmapped loop of the engine, parameter space and appendix A.2's b-recursion advanced
 together. Prints
@@ -26,8 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import jax  # noqa: E402
 
-from synthetic.data.forget_sets import make_forget_set  # noqa: E402
-from synthetic.experiments.thm2.run import gd_divergence, thm2_methods  # noqa: E402
+from synthetic.devices import use_cpu_cores  # noqa: E402
+
+use_cpu_cores()  # before JAX starts: one device per core, as paper_repro.py runs the experiments
+
+from synthetic.worlds.thm2.data import make_forget_set  # noqa: E402
+from synthetic.worlds.thm2.run import gd_divergence, thm2_methods  # noqa: E402
 
 
 def main() -> None:

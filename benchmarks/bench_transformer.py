@@ -23,9 +23,13 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
+from synthetic.devices import use_cpu_cores  # noqa: E402
+
+use_cpu_cores()  # before JAX starts: one device per core, as paper_repro.py runs the experiments
+
 from _measure import matmul_gflops, timed  # noqa: E402
 from synthetic.engine import fit  # noqa: E402
-from synthetic.experiments.markov.run import _adamw  # noqa: E402
+from synthetic.worlds.markov.lm import _adamw  # noqa: E402
 from synthetic.models import transformer as tf  # noqa: E402
 
 

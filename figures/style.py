@@ -9,6 +9,7 @@ KTO browns, SimNPO teal and cyan.
 from __future__ import annotations
 
 import hashlib
+from typing import Optional
 
 import matplotlib
 import numpy as np
@@ -27,6 +28,7 @@ __all__ = [
     "beta_colors",
     "seed_band",
     "plot_band",
+    "heatmap",
 ]
 
 METHOD_COLORS: dict[str, str] = {
@@ -204,3 +206,39 @@ def plot_band(ax, x, runs_SxE, color, label, *, kind: str = "se", band_alpha: fl
         ax.fill_between(x, np.where(ok, lower, 0.0), np.where(ok, upper, 0.0), where=ok,
                         color=color, alpha=band_alpha, linewidth=0, label="_band")
     return line
+
+
+def heatmap(fig, ax, grid, *, norm, rows, cols, fmt, label: str, title: str, xlabel: str = "learning rate",
+            ylabel: str = "β", cmap: str = "viridis", outline=None, best=None, nan_text: Optional[str] = None):
+    """A grid of values over ``rows`` (e.g. betas) x ``cols`` (e.g. learning rates), each cell
+    annotated with ``fmt(value)`` in black or white, whichever reads on the cell's colour.
+
+    ``outline``: a boolean grid of cells to outline (black and white, visible on any colour);
+    ``best``: ``(row, col)`` of one cell boxed in red; ``nan_text``: the label of non-finite cells,
+    drawn grey and hatched (empty when ``None``). Adds a colour bar labelled ``label``.
+    """
+    from matplotlib.patches import Rectangle
+
+    grid = np.asarray(grid, float)
+    image = ax.imshow(grid, origin="lower", cmap=cmap, aspect="auto", norm=norm)
+    colours = matplotlib.colormaps[cmap]
+    ax.grid(False)
+    ax.set_xticks(range(len(cols)), [f"{x:g}" for x in cols])
+    ax.set_yticks(range(len(rows)), [f"{x:g}" for x in rows])
+    for i, j in np.ndindex(*grid.shape):
+        v = grid[i, j]
+        if np.isfinite(v):
+            r, g, b, _ = colours(norm(v))
+            dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
+            ax.text(j, i, fmt(v), ha="center", va="center", fontsize=7.5, color="white" if dark else "black")
+        elif nan_text is not None:
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, color="0.85", hatch="//", ec="0.6", lw=0))
+            ax.text(j, i, nan_text, ha="center", va="center", fontsize=7.5, color="black")
+        if outline is not None and outline[i, j]:
+            ax.add_patch(Rectangle((j - 0.46, i - 0.46), 0.92, 0.92, fill=False, ec="black", lw=3.0))
+            ax.add_patch(Rectangle((j - 0.46, i - 0.46), 0.92, 0.92, fill=False, ec="white", lw=1.2))
+    if best is not None:
+        ax.add_patch(Rectangle((best[1] - 0.5, best[0] - 0.5), 1, 1, fill=False, ec="red", lw=2))
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    fig.colorbar(image, ax=ax, label=label, shrink=0.9)
+    return image

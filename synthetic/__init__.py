@@ -1,16 +1,18 @@
-"""Models, data, the engine and the experiments of the toolkit (may import ``theory``).
+"""The toolkit's computing layers (they may import :mod:`theory`).
 
-``models/``: the logistic, random-feature, softmax and transformer models.
-``data/``: the synthetic data sets.
-``engine/``: the one unlearning loop, and training from scratch.
-``experiments/``: one folder per experiment (config, run, claims), in a registry.
+Shared layers, used by every world:
 
-Importing this package changes one setting, and only if JAX has not started yet and you have
-not chosen yourself: it splits the CPU into one JAX device per core, so that the engine's runs
-use every core (:mod:`synthetic.devices`; ``NPO_DEVICES=1`` turns it off). Nothing else:
-float64 is requested where it is needed, with ``jax.enable_x64`` around the work.
+* ``engine/``: the one unlearning loop, training from scratch, record schedules;
+* ``models/``: the logistic, random-feature, softmax and transformer models;
+* ``optim.py``: the optimizers of the published recipes; ``analysis.py``: seed statistics,
+  intervals, Pareto frontiers, growth laws; ``laws.py``: the long GA-vs-NPO runs whose growth
+  laws extend Theorem 2;
+* ``experiment.py``, ``registry.py``, ``store.py``, ``report.py``: named experiments, their
+  discovery, the result cache and the report; ``devices.py``: one JAX device per core, on request.
+
+``worlds/``: one package per synthetic world (its data, measures, experiments and figures).
+
+Importing any module of the toolkit changes no global state, JAX's configuration included:
+float64 is requested with ``jax.enable_x64`` around the work that needs it, and the split of
+the CPU into devices is the entry point's call (:func:`synthetic.devices.use_cpu_cores`).
 """
-
-from synthetic.devices import use_cpu_cores as _use_cpu_cores
-
-_use_cpu_cores()

@@ -13,6 +13,7 @@ from theory.claims import Claim, Interval
 __all__ = [
     "seed_mean",
     "divergence_laws_claim",
+    "law_fits",
     "R2_MIN",
     "EXPONENT_MIN",
     "finite_seed_mean",
@@ -26,7 +27,6 @@ __all__ = [
     "frontier_gap",
     "frontier_gap_batched",
     "first_step_below",
-    "split_prefix",
     "log_slope",
     "decade_growth_ratio",
     "fit_laws",
@@ -238,20 +238,6 @@ def frontier_gap_batched(forget_a, retain_a, forget_b, retain_b, *, n: int = 200
     return np.where(ok, gap, 0.0)
 
 
-def split_prefix(arrays: dict, key: str) -> dict:
-    """The arrays stored under ``f"{key}_"`` (e.g. one alpha of figure 4), prefix removed.
-
-    Experiments that run several configurations keep them in one flat dict of arrays (one
-    ``.npz``); this selects one. Raises ``ValueError`` naming the prefixes present.
-    """
-    prefix = f"{key}_"
-    out = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
-    if not out:
-        found = sorted({k.split("_", 1)[0] for k in arrays})
-        raise ValueError(f"arrays has no keys prefixed {prefix!r}; prefixes found: {found}")
-    return out
-
-
 def first_step_below(values: np.ndarray, steps: np.ndarray, threshold: float):
     """The first recorded step at which ``values < threshold``, or ``None``."""
     hits = np.flatnonzero(np.asarray(values) < threshold)
@@ -319,25 +305,32 @@ EXPONENT_MIN = 0.9
 least 0.9 (linear, 1, within a round 10%)."""
 
 
-def divergence_laws_claim(arrays: dict, claim_id: str, setting: str, note_runs: str = ""):
-    """The claim ``<experiment>.ga_linear_npo_log`` (kind ``extension``) on long runs' fits.
+def law_fits(long: dict, quantity: str, t_min: float) -> list[dict]:
+    """:func:`fit_laws` of each long run's ``quantity`` curve (rows of ``long[quantity]``, against
+    ``long["steps"]``), on ``t >= t_min``: one dict per run, as the runs of
+    :func:`synthetic.laws.divergence_runs` are ordered."""
+    return [fit_laws(long["steps"], y, t_min) for y in np.asarray(long[quantity], float)]
 
-    Reads ``long_labels`` ("GA", "NPO beta=..."), ``long_betas``, ``long_steps``,
-    ``long_diverged_step``, ``long_fit_t_min`` and ``long_fit_<param_distance|forget_nll_seq>_<linear|log|power>``
-    (rows of :func:`fit_laws`). GA passes when both quantities grow at least linearly (power
-    exponent >= :data:`EXPONENT_MIN`), each NPO run when ``a + b log t`` fits better than
-    ``a + b t`` with ``R^2 >=`` :data:`R2_MIN`. ``setting`` names the reference in the
-    statement; ``note_runs`` is appended to it (how many runs, seeds).
+
+def divergence_laws_claim(long: dict, t_min: float, claim_id: str, setting: str, note_runs: str = ""):
+    """The claim ``<experiment>.ga_linear_npo_log`` (kind ``extension``) on long runs.
+
+    ``long`` holds the runs of :func:`synthetic.laws.divergence_runs`: ``labels`` ("GA",
+    "NPO beta=..."), ``betas``, ``steps``, ``diverged_step`` and the curves ``param_distance``
+    and ``forget_nll_seq`` (per-sequence forget NLL), fitted here with :func:`fit_laws` on
+    ``t >= t_min``. GA passes when both quantities grow at least linearly (power exponent
+    >= :data:`EXPONENT_MIN`), each NPO run when ``a + b log t`` fits better than ``a + b t``
+    with ``R^2 >=`` :data:`R2_MIN`. ``setting`` names the reference in the statement;
+    ``note_runs`` is appended to it (how many runs, seeds).
     """
-    lsteps = np.asarray(arrays["long_steps"])
-    labels = [str(x) for x in arrays["long_labels"]]
-    long_div = np.asarray(arrays["long_diverged_step"])
+    lsteps = np.asarray(long["steps"])
+    labels = [str(x) for x in long["labels"]]
+    long_div = np.asarray(long["diverged_step"])
+    fits = {q: law_fits(long, q, t_min) for q in ("param_distance", "forget_nll_seq")}
     parts, ok_all, values, exps = [], True, {}, {}
     for j, label in enumerate(labels):
         for q, qname in (("param_distance", "||theta-theta_ref||"), ("forget_nll_seq", "forget NLL/seq")):
-            lin = np.asarray(arrays[f"long_fit_{q}_linear"])[j]
-            lgf = np.asarray(arrays[f"long_fit_{q}_log"])[j]
-            pw = np.asarray(arrays[f"long_fit_{q}_power"])[j]
+            lin, lgf, pw = (np.asarray(fits[q][j][law]) for law in ("linear", "log", "power"))
             if label == "GA":
                 ok = bool(np.isfinite(pw[1]) and pw[1] >= EXPONENT_MIN)
                 exps[qname] = float(pw[1])
@@ -346,7 +339,7 @@ def divergence_laws_claim(arrays: dict, claim_id: str, setting: str, note_runs: 
             else:
                 better = "log" if lgf[2] >= lin[2] else "linear"
                 ok = better == "log" and bool(lgf[2] >= R2_MIN)
-                pred = f"; Thm 2: 1/beta={1 / float(arrays['long_betas'][j]):.3g}" if q == "forget_nll_seq" else ""
+                pred = f"; Thm 2: 1/beta={1 / float(long['betas'][j]):.3g}" if q == "forget_nll_seq" else ""
                 parts.append(f"{label} {qname}: R2 lin {lin[2]:.3f} / log {lgf[2]:.3f} -> {better}; slope "
                              f"{lgf[1]:.3g}/log t{pred}; power exponent {pw[1]:.2f}")
             ok_all &= ok
@@ -368,7 +361,7 @@ def divergence_laws_claim(arrays: dict, claim_id: str, setting: str, note_runs: 
             f"grows at least linearly (the power exponent p of ||theta_t - theta_ref|| ~ c t^p and of the "
             f"per-sequence forget NLL at least {EXPONENT_MIN:g}, linear within a round 10%), and NPO at every beta "
             f"grows logarithmically (a + b log t fits better than a + b t, with R^2 >= {R2_MIN:g}, a round number), "
-            f"least squares over the recorded t in [{float(arrays['long_fit_t_min']):g}, {lsteps[-1]}]. The logistic "
+            f"least squares over the recorded t in [{float(t_min):g}, {lsteps[-1]}]. The logistic "
             "theory's NPO forget-NLL slope per unit log t, 1/beta, is shown beside the fit. " + note_runs
         ).strip(),
         measured="; ".join(parts),

@@ -1,4 +1,4 @@
-"""One JAX device per CPU core, so that the engine's grids and fits use every core.
+"""One JAX device per CPU core, asked for explicitly, so that the engine's grids and fits use every core.
 
 JAX shows a CPU as a single device. XLA spreads a large matrix product over the cores, but
 runs the many small operations of the logistic experiments (a ``(2 x 128) @ (128 x 1200)``
@@ -6,15 +6,23 @@ product, an element-wise sigmoid) on one thread. The engine shards its runs over
 (:func:`synthetic.engine.unlearn` the seeds or settings, :func:`synthetic.engine.sharded_map`
 the fits), so with one device per core every core works on runs of its own.
 
-Importing :mod:`synthetic` calls :func:`use_cpu_cores` with the default, which splits the CPU
-into one device per core, unless
+Importing the toolkit never changes JAX's configuration. The split is the entry point's choice:
+``paper_repro.py`` and the benchmarks call :func:`use_cpu_cores` first thing, and a library
+user who wants it calls it the same way, right after ``import jax`` and before any array is
+made::
 
-* ``NPO_DEVICES`` is set: ``NPO_DEVICES=1`` keeps one device (turns this off),
-  ``NPO_DEVICES=N`` asks for ``N``;
-* the user chose already: ``jax.config.update("jax_num_cpu_devices", N)`` or
-  ``--xla_force_host_platform_device_count`` in ``XLA_FLAGS``;
-* JAX has started its backends (e.g. an array was created before ``import synthetic``): the
-  device count is fixed from then on, and the engine uses the devices there are.
+    import jax
+    from synthetic.devices import use_cpu_cores
+    use_cpu_cores()          # one CPU device per core (NPO_DEVICES=N asks for N)
+
+It goes through JAX's public configuration only (``jax_num_cpu_devices``), and changes nothing
+when
+
+* ``NPO_DEVICES=1`` is set (one device), or the user chose already:
+  ``jax.config.update("jax_num_cpu_devices", N)`` or ``--xla_force_host_platform_device_count``
+  in ``XLA_FLAGS``;
+* JAX has started its backends (an array was made): the device count is fixed from then on,
+  and the engine uses the devices there are.
 
 It changes only how many CPU devices JAX shows (on a GPU machine, the GPU stays the default
 device). Results do not depend on the number of devices beyond rounding: the tests run float64
@@ -67,15 +75,14 @@ def _user_chose() -> bool:
 def use_cpu_cores(n: Optional[int] = None) -> int:
     """Ask JAX for ``n`` CPU devices (default: ``NPO_DEVICES``, else one per core).
 
-    Without an explicit ``n``, a choice the user made already (``jax_num_cpu_devices`` or the
-    XLA flag) is kept. Returns the number of CPU devices asked for, or 0 when nothing was changed:
-    JAX's backends have started (too late to change the count), or the user had chosen.
+    Call it right after ``import jax``, before any JAX array is made. Without an explicit ``n``,
+    a choice the user made already (``jax_num_cpu_devices`` or the XLA flag) is kept. Returns
+    the number of CPU devices asked for, or 0 when nothing was changed: JAX's backends have
+    started (too late to change the count), or the user had chosen.
 
     Raises:
       ValueError: ``n`` (or ``NPO_DEVICES``) is not a whole number >= 1.
     """
-    from jax._src import xla_bridge  # the only way to ask whether the count can still change
-
     explicit = n is not None
     if explicit and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise ValueError(f"n must be a whole number >= 1, got {n!r}")
@@ -85,7 +92,10 @@ def use_cpu_cores(n: Optional[int] = None) -> int:
             if _user_chose():
                 return 0
             n = cpu_cores()
-    if xla_bridge.backends_are_initialized():
+    if n == jax.config.jax_num_cpu_devices:
+        return n
+    try:
+        jax.config.update("jax_num_cpu_devices", n)
+    except RuntimeError:  # JAX refuses once its backends have started: the count is fixed
         return 0
-    jax.config.update("jax_num_cpu_devices", n)
     return n

@@ -1,19 +1,61 @@
-"""Optimizers of published setups that optax does not ship, as optax ``GradientTransformation``s.
+"""The optimizers of every recipe the toolkit follows, as optax ``GradientTransformation``s.
 
+* :data:`SGD`: full-batch gradient descent (the paper's section-4 and Theorem-2 optimizer), its
+  learning rate injected per setting by the engine.
+* :func:`warmup_decay_adamw`: optax's AdamW with a linear warm-up and a linear decay to 0 (the
+  NPO paper's TOFU recipe, and TOFU in miniature's training), the peak learning rate fixed or
+  injected per setting.
 * :func:`transformers_adamw`: the AdamW of Hugging Face ``transformers`` (``transformers.AdamW``,
   the optimizer of the SimNPO study's code), which differs from :func:`optax.adamw` in where
   ``eps`` goes and in its defaults.
+
+Each constructor that the engine or a jitted training step receives returns the same object for
+the same arguments (memoised), so a program compiles once per setting.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import functools
+from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 import optax
 
-__all__ = ["transformers_adamw", "TransformersAdamWState"]
+__all__ = ["SGD", "warmup_decay_adamw", "transformers_adamw", "TransformersAdamWState"]
+
+SGD = optax.inject_hyperparams(optax.sgd)(learning_rate=1.0)
+"""Full-batch gradient descent; each setting's learning rate is injected by the engine
+(``hyperparams={"learning_rate": [...]}`` of :func:`synthetic.engine.unlearn`)."""
+
+
+def _warmup_decay(peak, warmup: int, total: int):
+    """The learning rate rises linearly from 0 to ``peak`` over ``warmup`` steps (at least 1), then
+    falls linearly to 0 at step ``total``."""
+    warmup = max(int(warmup), 1)
+    return optax.join_schedules(
+        [optax.linear_schedule(0.0, peak, warmup), optax.linear_schedule(peak, 0.0, max(int(total) - warmup, 1))],
+        [warmup])
+
+
+@functools.lru_cache(maxsize=None)
+def warmup_decay_adamw(warmup: int, total: int, *, weight_decay: float,
+                       learning_rate: Optional[float] = None) -> optax.GradientTransformation:
+    """:func:`optax.adamw` with a linear warm-up over ``warmup`` steps and a linear decay to 0 at
+    step ``total``.
+
+    With ``learning_rate`` the peak is that number (a training recipe); without it the peak is
+    an injected hyperparameter, ``learning_rate``, that the engine sets per setting (the schedule
+    is then ``peak x shape(step)`` with the shape peaking at 1).
+    """
+    if learning_rate is not None:
+        return optax.adamw(_warmup_decay(float(learning_rate), warmup, total), weight_decay=float(weight_decay))
+    shape = _warmup_decay(1.0, warmup, total)
+
+    def make(learning_rate):
+        return optax.adamw(lambda count: learning_rate * shape(count), weight_decay=float(weight_decay))
+
+    return optax.inject_hyperparams(make)(learning_rate=1.0)
 
 
 class TransformersAdamWState(NamedTuple):

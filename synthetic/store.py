@@ -42,9 +42,14 @@ import numpy as np
 
 __all__ = [
     "config_hash",
+    "flatten_results",
+    "unflatten_results",
     "atomic_write_bytes",
     "atomic_write_text",
     "code_fingerprint",
+    "code_sources",
+    "is_project_module",
+    "explain_miss",
     "fingerprint_files",
     "save",
     "load",
@@ -243,6 +248,11 @@ def _collect(modules: Iterable[str], root: Optional[Path], files: Iterable = ())
     return root, found
 
 
+def is_project_module(name: str, *, root: Optional[Path] = None) -> bool:
+    """Whether ``name`` (dotted) is a module file of the project's packages (``theory``, ``synthetic``)."""
+    return isinstance(name, str) and _module_file(Path(_ROOT if root is None else root).resolve(), name) is not None
+
+
 def fingerprint_files(modules: Iterable[str], *, root: Optional[Path] = None) -> list[Path]:
     """The project files that :func:`code_fingerprint` covers for ``modules``.
 
@@ -267,7 +277,7 @@ def code_fingerprint(modules: Iterable[str], *, root: Optional[Path] = None, fil
     packages and every project module they import, transitively -- hashing each file's
     POSIX path relative to the project root and its exact bytes, in sorted path order. Any
     edit to any covered file changes the digest; edits elsewhere do not. Use it as the cache
-    ``version``: ``save(..., version={"code": code_fingerprint(["synthetic.experiments.thm2.run"])})``.
+    ``version``: ``save(..., version={"code": code_fingerprint(["synthetic.worlds.thm2.run"])})``.
     ``files`` adds source files outside the project (a user's script), hashed by their
     absolute path and bytes, with the project modules they import.
 
@@ -285,6 +295,44 @@ def code_fingerprint(modules: Iterable[str], *, root: Optional[Path] = None, fil
     return digest.hexdigest()[:16]
 
 
+def code_sources(modules: Iterable[str], *, root: Optional[Path] = None, files: Iterable = ()) -> dict[str, str]:
+    """``{relative path: digest}`` of each file :func:`code_fingerprint` covers (16 hex characters
+    of its SHA-256): what :func:`explain_miss` compares to say which files changed."""
+    _, found = _collect(modules, root, files)
+    return {rel: hashlib.sha256(found[rel][1]).hexdigest()[:16] for rel in sorted(found)}
+
+
+def _changes(old: dict, new: dict, what: str) -> list[str]:
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if not changed:
+        return []
+    shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
+    return [f"{what} changed: {shown}"]
+
+
+def explain_miss(folder: Path, name: str, config: dict, version: Any, sources: Optional[dict] = None) -> str:
+    """Why no cached result of ``name`` matches ``config`` and ``version``: compared with the newest
+    entry of the same name under ``folder`` (e.g. "code changed: synthetic/worlds/markov/lm.py",
+    "config changed: seeds", "nothing cached yet"). Never raises."""
+    try:
+        entries = sorted(Path(folder).glob(f"{name}-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for path in entries:
+            record = json.loads(path.read_bytes())
+            if not isinstance(record, dict) or record.get("name") != name:
+                continue
+            reasons = _changes(record.get("config") or {}, json.loads(_canonical(config)), "config")
+            old_v, new_v = record.get("version") or {}, json.loads(_canonical(version)) or {}
+            if isinstance(old_v, dict) and isinstance(new_v, dict):
+                reasons += _changes({k: v for k, v in old_v.items() if k != "code"},
+                                    {k: v for k, v in new_v.items() if k != "code"}, "numerics")
+                if old_v.get("code") != new_v.get("code"):
+                    reasons += _changes(record.get("sources") or {}, sources or {}, "code") or ["code changed"]
+            return "; ".join(reasons) or "the cached entry for this config and code could not be used"
+        return "nothing cached yet"
+    except Exception:  # noqa: BLE001 - an explanation must never break a run
+        return "no usable cached entry"
+
+
 # ---------------------------------------------------------------------------------------
 # Save and load
 # ---------------------------------------------------------------------------------------
@@ -300,6 +348,46 @@ def exists(folder: Path, name: str, config: dict, *, version: Any = None) -> boo
     verified: :func:`load` checks it)."""
     npz, meta = _paths(folder, name, config, version)
     return npz.is_file() and meta.is_file()
+
+
+def flatten_results(results: dict, prefix: str = "") -> dict[str, np.ndarray]:
+    """A nested mapping of arrays as one flat ``{"a/b/c": array}`` mapping (for the ``.npz``).
+
+    ``results`` maps names to arrays (anything :func:`numpy.asarray` takes) or to mappings of
+    the same kind, to any depth: ``{"alpha1": {"forget_distance": a}}`` is saved as
+    ``"alpha1/forget_distance"``. A name must be a non-empty string without ``/``; one that
+    is empty, not a string or holds a ``/`` raises ``ValueError`` naming its path.
+    """
+    flat: dict[str, np.ndarray] = {}
+    for key, value in results.items():
+        if not isinstance(key, str) or not key or "/" in key:
+            raise ValueError(f"result names must be non-empty strings without '/', got {prefix + str(key)!r}")
+        if isinstance(value, dict):
+            if not value:
+                raise ValueError(f"result group {prefix + key!r} is empty")
+            flat.update(flatten_results(value, f"{prefix}{key}/"))
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
+def unflatten_results(flat: dict) -> dict:
+    """The nested mapping of :func:`flatten_results` back from its flat ``"a/b/c"`` names.
+
+    Raises ``ValueError`` when a name is both an array and a group (``"a"`` and ``"a/b"``).
+    """
+    out: dict = {}
+    for key in sorted(flat):
+        *groups, leaf = key.split("/")
+        node = out
+        for i, g in enumerate(groups):
+            node = node.setdefault(g, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"{'/'.join(groups[:i + 1])!r} is both an array and a group of arrays")
+        if leaf in node:
+            raise ValueError(f"{key!r} is both an array and a group of arrays")
+        node[leaf] = flat[key]
+    return out
 
 
 def _describe(arr: np.ndarray) -> dict:
@@ -332,8 +420,14 @@ def save(
     arrays: dict[str, np.ndarray],
     *,
     version: Any = None,
+    sources: Optional[dict[str, str]] = None,
 ) -> Path:
     """Save ``arrays`` under ``folder``, keyed by ``name``, ``config`` and ``version``.
+
+    ``arrays`` is a mapping of names to arrays, nested to any depth (:func:`flatten_results`);
+    :func:`load` gives back the same nesting. ``sources`` (optional, not part of the key) records
+    each source file's digest (:func:`code_sources`), so that a later miss can say which files
+    changed (:func:`explain_miss`).
 
     ``version`` is any JSON-able value that identifies the code that computed the arrays,
     typically ``{"code": code_fingerprint([...])}``. The file stem is
@@ -347,9 +441,9 @@ def save(
     """
     npz, meta = _paths(folder, name, config, version)
     prepared: dict[str, np.ndarray] = {}
-    for key, value in arrays.items():
-        if not isinstance(key, str) or not key:
-            raise ValueError(f"array names must be non-empty strings, got {key!r}")
+    flat = flatten_results(arrays)
+    unflatten_results(flat)  # refuse "a" beside "a/b" before anything is written
+    for key, value in flat.items():
         arr = np.asarray(value)
         if arr.dtype.hasobject:
             raise ValueError(f"array {key!r} has dtype object, which cannot be cached without pickles")
@@ -361,6 +455,7 @@ def save(
         "version": json.loads(_canonical(version)),
         "arrays": {key: _describe(prepared[key]) for key in sorted(prepared)},
         "sha256": hashlib.sha256(data).hexdigest(),
+        **({"sources": dict(sources)} if sources else {}),
     }
     text = json.dumps(record, sort_keys=True, indent=1) + "\n"
 
@@ -450,7 +545,7 @@ def _verify(npz: Path, meta: Path, name: str, config: Any, version: Any):
                 f"array {key!r} has shape {tuple(got['shape'])} and dtype {got['dtype']}, "
                 f"recorded shape {tuple(want['shape'])} and dtype {want['dtype']}",
             )
-    return arrays
+    return unflatten_results(arrays)
 
 
 def load(
@@ -460,8 +555,10 @@ def load(
     *,
     version: Any = None,
     on_problem: Optional[Callable[[str], Any]] = None,
-) -> Optional[dict[str, np.ndarray]]:
+) -> Optional[dict]:
     """The arrays saved for exactly this ``name``, ``config`` and ``version``, or ``None``.
+
+    They come back nested as they were saved (:func:`save`, :func:`unflatten_results`).
 
     ``None`` without a report when nothing was saved for this key. Otherwise the entry is
     verified, in this order: the ``.json`` is readable and well-formed and records the
@@ -541,8 +638,9 @@ def load_or_fit(folder: Optional[Path], name: str, config: dict, fit, like, *, v
     if folder is not None:
         saved = load(folder, name, config, version=version, on_problem=on_problem)
         if saved is not None:
-            return unflatten_tree({k: v for k, v in saved.items() if k != "losses"}, like()), saved["losses"], False
+            losses = saved.pop("losses")
+            return unflatten_tree(flatten_results(saved), like()), losses, False
     params, losses = fit()
     if folder is not None:
-        save(folder, name, config, {**flatten_tree(params), "losses": losses}, version=version)
+        save(folder, name, config, {**unflatten_results(flatten_tree(params)), "losses": losses}, version=version)
     return params, losses, True

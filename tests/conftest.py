@@ -82,7 +82,8 @@ FILE_SECONDS = {
     "test_section4.py": 6, "test_tofu_lm.py": 5, "test_repro.py": 5, "test_validation.py": 5, "test_symbolic.py": 4,
     "test_figures.py": 4, "test_tofu_collapse_figures.py": 3, "test_imports.py": 3, "test_data.py": 3,
     "test_methods.py": 3, "test_claims.py": 3, "test_models.py": 2, "test_optim.py": 2, "test_cache.py": 2,
-    "test_markov_data.py": 2, "test_tofu_eval.py": 1, "test_store.py": 1, "test_tofu_data.py": 1,
+    "test_markov_data.py": 2, "test_tofu_eval.py": 1, "test_store.py": 1, "test_tofu_data.py": 1, "test_layout.py": 3,
+    "test_docs.py": 12,
 }  # fmt: skip
 
 

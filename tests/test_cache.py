@@ -1,10 +1,14 @@
 """The experiments' cache cannot lie: keyed by config and code, damaged entries recomputed."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from synthetic import store
-from synthetic.experiments import Experiment, code_version, run_cached
+from synthetic.experiment import Experiment, code_version, run_cached
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _experiment(calls):
@@ -33,20 +37,26 @@ def test_a_code_change_is_a_miss(tmp_path, monkeypatch):
     run_cached(exp, {"v": 2.0}, tmp_path)
     assert run_cached(exp, {"v": 2.0}, tmp_path)[1]
     # the same config, computed by other code: the old arrays are not reused
-    monkeypatch.setattr(store, "code_fingerprint", lambda modules: "0123456789abcdef")
+    monkeypatch.setattr(store, "code_fingerprint", lambda modules, **kw: "0123456789abcdef")
     arrays, hit = run_cached(exp, {"v": 2.0}, tmp_path)
     assert not hit and len(calls) == 2
 
 
 def test_the_code_version_covers_the_run_module_and_its_imports():
-    from synthetic.experiments import REGISTRY
+    from synthetic.registry import experiments
 
-    files = {p.as_posix().split("/work/")[-1] for p in store.fingerprint_files([REGISTRY["fig4"].run.__module__])}
-    names = {f.split("/", 1)[-1] if f.startswith("main/") else f for f in files}
-    assert any(n.endswith("synthetic/engine/loop.py") for n in names)
-    assert any(n.endswith("theory/objectives.py") for n in names)
-    assert not any("figures/" in n for n in names)  # drawing does not change the arrays
-    assert code_version(REGISTRY["fig4"]) == code_version(REGISTRY["fig9"])  # shared runs, shared key
+    registry = experiments()
+    module = registry["fig4"].function("run").__module__
+    assert module == "synthetic.worlds.section4.run"
+    files = {p.relative_to(ROOT).as_posix() for p in store.fingerprint_files([module])}
+    assert {"synthetic/worlds/section4/run.py", "synthetic/engine/loop.py", "theory/objectives.py"} <= files
+    # drawing and deciding do not change the arrays (theory/claims.py, the Claim record that
+    # theory/__init__ exports, holds no threshold)
+    assert not any(f.startswith("figures/") for f in files), files
+    assert not {f"synthetic/worlds/section4/{m}.py" for m in ("claims", "figures", "experiments")} & files
+    assert not {"synthetic/analysis.py", "synthetic/report.py", "synthetic/registry.py"} & files
+    assert code_version(registry["fig4"]) == code_version(registry["fig9"])  # shared runs, shared key
+    assert code_version(registry["fig4"]) != code_version(registry["thm2"])  # another world's code
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "swap", "directory"])
@@ -68,8 +78,12 @@ def test_a_damaged_entry_is_reported_recomputed_and_replaced(tmp_path, damage):
         npz.unlink()
         npz.mkdir()
     arrays, hit = run_cached(exp, {"v": 2.0}, tmp_path, progress=reports.append)
-    assert not hit and len(calls) == 2 and len(reports) == 1 and npz.name in reports[0]
+    assert not hit and len(calls) == 2
+    # one line names the damaged file; the other says the run is computing (and why)
+    damaged = [r for r in reports if "damaged" in r]
+    assert len(damaged) == 1 and npz.name in damaged[0]
+    assert len(reports) == 2 and [r for r in reports if r not in damaged][0].startswith("computing (")
     np.testing.assert_array_equal(arrays["y"], [2.0, 2.0, 2.0])
     # replaced: the next run reuses it silently
     again, hit = run_cached(exp, {"v": 2.0}, tmp_path, progress=reports.append)
-    assert hit and len(reports) == 1
+    assert hit and len(reports) == 2

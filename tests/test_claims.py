@@ -14,8 +14,8 @@ from synthetic.analysis import (
     seed_interval,
     seed_mean,
 )
-from synthetic.experiments.section4 import claims as section4_claims
-from synthetic.experiments.section4 import config as section4
+from synthetic.worlds.section4 import claims as section4_claims
+from synthetic.worlds.section4 import config as section4
 from theory.claims import Check, Claim, Interval, combine
 
 
@@ -137,7 +137,7 @@ def _fig4_arrays(fd, rd, steps, diverged=None):
         "setting_beta": np.ones(6),
         "setting_learning_rate": np.ones(6),
     }
-    return {**{f"alpha1_{k}": v for k, v in a.items()}, **{f"alpha0_{k}": v for k, v in a.items()}}
+    return {"alpha1": a, "alpha0": dict(a)}  # run_fig4's nesting: one group per alpha
 
 
 def test_a_tie_between_frontiers_is_inconclusive_and_a_clear_gap_passes():
@@ -181,3 +181,51 @@ def test_a_diverged_seed_is_counted_in_the_claims():
     assert claims["fig4.c_pareto"].values["diverged_runs"]["GA"] == 1
     assert "diverged" not in claims["fig4.b_npo_stable"].measured  # NPO+RT and DPO+RT did not
     assert claims["fig4.b_npo_stable"].verdict == "pass"
+
+
+# --------------------------------------------------------------------------- the divergence laws, on known curves
+
+
+def _long(ga, npo, betas=(0.5, 2.0)):
+    """Long runs shaped like synthetic.laws.divergence_runs' from curves of t (GA's, then one per beta)."""
+    t = np.unique(np.geomspace(1, 10**4, 30).astype(int))
+    steps = np.concatenate([[0], t])
+    curves = [ga(steps)] + [npo(steps, b) for b in betas]
+    return {"steps": steps, "labels": np.array(["GA"] + [f"NPO beta={b:g}" for b in betas]),
+            "betas": np.array([np.nan, *betas]), "diverged_step": np.full(1 + len(betas), -1),
+            "param_distance": np.array(curves), "forget_nll_seq": 3.0 + 19.0 * np.array(curves)}
+
+
+def _log_t(steps, b):
+    return np.log(np.maximum(steps, 1)) / b
+
+
+def test_divergence_laws_claim_fits_the_long_runs_it_is_given():
+    from synthetic.analysis import divergence_laws_claim, law_fits
+
+    long, t_min = _long(lambda s: 0.1 * s, _log_t), 100.0
+    c = divergence_laws_claim(long, t_min, "w.ga_linear_npo_log", "w's reference", "one run each.")
+    assert c.id == "w.ga_linear_npo_log" and c.kind == "extension" and c.passed
+    assert "[100, 10000]" in c.statement and c.statement.endswith("one run each.")
+    # the fits it decided on are law_fits' on t >= t_min, and only those points
+    for q in ("param_distance", "forget_nll_seq"):
+        fits = law_fits(long, q, t_min)
+        assert fits[0]["n"] == int(np.sum(long["steps"] >= t_min))
+        for j, label in enumerate(long["labels"]):
+            np.testing.assert_allclose(c.values[f"{label}/{q}"]["power"], fits[j]["power"], rtol=1e-12)
+    assert c.values["ga_exponents"]["||theta-theta_ref||"] == pytest.approx(1.0, rel=1e-9)
+    assert c.values["NPO beta=2/forget_nll_seq"]["log"][1] == pytest.approx(19.0 / 2.0, rel=1e-9)  # slope 19/beta
+    assert "GA grows about linearly" in c.note
+
+
+def test_divergence_laws_claim_fails_when_either_law_is_the_other():
+    from synthetic.analysis import divergence_laws_claim
+
+    # GA levelling off like log t: exponent far below 0.9
+    c = divergence_laws_claim(_long(lambda s: _log_t(s, 1.0), _log_t), 100.0, "w.x", "ref")
+    assert not c.passed and c.values["ga_exponents"]["||theta-theta_ref||"] < 0.5
+    assert all(c.values[f"NPO beta={b}/param_distance"]["ok"] for b in ("0.5", "2"))
+    # NPO growing linearly: a + b t fits better, the NPO rows fail while GA's pass
+    c = divergence_laws_claim(_long(lambda s: 0.1 * s, lambda s, b: 0.01 * s / b), 100.0, "w.x", "ref")
+    assert not c.passed and c.values["GA/param_distance"]["ok"]
+    assert not c.values["NPO beta=0.5/param_distance"]["ok"] and "-> linear" in c.measured

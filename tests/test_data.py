@@ -8,7 +8,7 @@ import pytest
 
 pytestmark = pytest.mark.usefixtures("x64")
 
-from synthetic.data.gaussian import DataConfig, make_dataset
+from synthetic.worlds.section4.data import DataConfig, make_dataset
 
 BIG = DataConfig(n_forget=20000, n_retain=20000, n_eval_forget=10, n_eval_retain=10)
 

@@ -17,11 +17,12 @@ import optax
 import pytest
 
 from synthetic import engine
-from synthetic.data.gaussian import DataConfig, make_dataset
 from synthetic.engine import Provider, Providers, Schedule, Tracker
-from synthetic.experiments.section4.run import prepare_seed
 from synthetic.models.logistic import RandomFeaturesConfig, logistic_log_probs, take_label
-from synthetic.pipeline import METRICS, unlearn_binary
+from synthetic.optim import SGD
+from synthetic.worlds.section4.data import DataConfig, make_dataset
+from synthetic.worlds.section4.pipeline import METRICS, unlearn_binary
+from synthetic.worlds.section4.run import prepare_seed
 from theory import get_method, kl_divergence
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +40,6 @@ def _linear_forget(theta, batch, need):
 
 
 LINEAR = Providers((Provider(("forget_logp", "forget_ref_logp"), _linear_forget),))
-SGD = optax.inject_hyperparams(optax.sgd)(learning_rate=1.0)
 X = np.array([[1.0, 2.0], [3.0, -1.0], [0.5, 0.5]], np.float32)
 DATA = {"forget_x": X, "forget_ref_logp": np.zeros(3, np.float32)}
 THETA0 = np.zeros(2, np.float32)
@@ -301,7 +301,8 @@ SHARDED = textwrap.dedent(
     import json, sys
     import jax
     sys.path.insert(0, {root!r})
-    import synthetic  # splits the CPU into NPO_DEVICES devices
+    from synthetic.devices import use_cpu_cores
+    assert use_cpu_cores({n}) == {n}  # an explicit call: importing the toolkit splits nothing
     assert len(jax.devices()) == {n}, jax.devices()
     from tests.test_engine import _sharded_fits, _sharding_grid
     print(json.dumps({{"theta": _sharding_grid()["theta"].tolist(), "by_seed": _sharding_grid(5)["theta"].tolist(),
@@ -330,7 +331,8 @@ def _sharding_grid(seeds=2):
 
 
 def _run_with_devices(n: int) -> dict:
-    env = dict(os.environ, NPO_DEVICES=str(n), JAX_PLATFORMS="cpu")
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    env.pop("NPO_DEVICES", None)  # the count is the explicit use_cpu_cores(n), not the suite's NPO_DEVICES=1
     proc = subprocess.run(
         [sys.executable, "-c", SHARDED.format(root=str(ROOT), n=n)], capture_output=True, text=True, env=env, cwd=ROOT,
         timeout=300,
@@ -383,3 +385,37 @@ def test_progress_reports_the_time_left_and_changes_nothing(monkeypatch):
     # records at 0 (the pace starts there), 5, 10, 15, 20 (the end: no line)
     assert [line.split(",")[0] for line in lines] == ["step 5 of 20", "step 10 of 20", "step 15 of 20"]
     assert all(re.fullmatch(r"step \d+ of 20, about \d+ s left", line) for line in lines)
+
+
+# --------------------------------------------------------------------------- shared layers on the engine
+
+
+def test_param_distance_over_a_pytree():
+    a = {"w": jnp.array([[1.0, 2.0], [3.0, 4.0]]), "b": (jnp.array([0.5]), jnp.array([-1.0, 0.0]))}
+    b = {"w": jnp.zeros((2, 2)), "b": (jnp.array([0.5]), jnp.array([1.0, 2.0]))}
+    # by hand: 1 + 4 + 9 + 16 from w, 0 from b[0], 4 + 4 from b[1]
+    assert float(engine.param_distance(a, b)) == pytest.approx(np.sqrt(38.0), rel=1e-6)
+    assert float(jax.jit(engine.param_distance)(a, a)) == 0.0
+    assert float(engine.param_distance(a, b)) == float(engine.param_distance(b, a))
+
+
+def test_divergence_runs_of_ga_and_npo_on_the_toy_model():
+    """The long runs of synthetic.laws on the toy model: GA's parameters move by exactly
+    -lr * mean(x) per step (Theorem 2's linear law, exact here); NPO's move less."""
+    from synthetic.laws import divergence_runs, run_labels
+
+    assert run_labels([0.5, 2.0]) == ["GA", "NPO beta=0.5", "NPO beta=2"]
+    out = divergence_runs(LINEAR, THETA0, DATA, _theta_metrics, context=None, betas=[0.5, 2.0], steps=100,
+                          learning_rate=0.1, n_records=5)
+    assert set(out) == {"labels", "betas", "steps", "diverged_step", "theta", "norm"}  # no engine bookkeeping
+    assert list(out["labels"]) == ["GA", "NPO beta=0.5", "NPO beta=2"]
+    np.testing.assert_array_equal(out["betas"], [np.nan, 0.5, 2.0])
+    # 5 records over 2 decades: 0, 1, 3, 10, 32, 100 (log-spaced, 2 per decade)
+    np.testing.assert_array_equal(out["steps"], engine.log_spaced_steps(100, 2.0))
+    assert out["steps"][0] == 0 and out["steps"][-1] == 100
+    np.testing.assert_array_equal(out["diverged_step"], [-1, -1, -1])
+    assert out["theta"].shape == (3, out["steps"].size, 2) and out["norm"].shape == (3, out["steps"].size)
+    ga = -0.1 * out["steps"][:, None] * X.mean(axis=0)
+    np.testing.assert_allclose(out["theta"][0], ga, rtol=1e-5, atol=1e-6)
+    # NPO's weight shrinks as the forget log-probability falls: it moves less than GA, beta = 2 least
+    assert out["norm"][0, -1] > out["norm"][1, -1] > out["norm"][2, -1] > 0

@@ -10,8 +10,8 @@ import pytest  # noqa: E402
 from matplotlib.colors import same_color, to_rgb  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from figures import section4 as fig_s4  # noqa: E402
 from figures.style import EXTRA_COLORS, METHOD_COLORS, beta_colors, method_color, plot_band, seed_band  # noqa: E402
+from synthetic.worlds.section4 import figures as fig_s4  # noqa: E402
 
 FIG4_METHODS = ["GA", "GA+RT", "IDK+RT", "NPO", "NPO+RT", "DPO+RT"]
 
@@ -44,11 +44,8 @@ def grid_arrays(methods, *, seeds=3, evals=21, lrs=None, betas=None):
 
 
 def fig4_arrays(**kw):
-    out = {}
-    for key in ("alpha1", "alpha0"):
-        for name, value in grid_arrays(FIG4_METHODS, **kw).items():
-            out[f"{key}_{name}"] = value
-    return out
+    """Shaped like run_fig4's results: one group of grid arrays per alpha."""
+    return {key: grid_arrays(FIG4_METHODS, **kw) for key in ("alpha1", "alpha0")}
 
 
 def method_lines(ax):
@@ -159,22 +156,22 @@ def test_fig4_panels_and_method_colours():
 def test_fig4_pareto_panel_draws_the_frontier_of_the_seed_mean():
     arrays = fig4_arrays()
     # make NPO's trajectory turn back: its last points are dominated and leave the frontier
-    arrays["alpha1_retain_distance"][:, 3, -5:] = 10.0
+    arrays["alpha1"]["retain_distance"][:, 3, -5:] = 10.0
     fig = fig_s4.fig4(arrays)
     npo = [line for line in fig.axes[2].get_lines() if line.get_label() == "NPO"][0]
-    fd = arrays["alpha1_forget_distance"][:, 3].mean(axis=0)
+    fd = arrays["alpha1"]["forget_distance"][:, 3].mean(axis=0)
     assert len(npo.get_xdata()) < len(fd)
     assert np.all(np.diff(npo.get_xdata()) > 0) and np.all(np.diff(npo.get_ydata()) < 0)
 
 
 def test_fig4_tolerates_a_run_that_diverged():
     arrays = fig4_arrays()
-    arrays["alpha1_forget_distance"][0, 0, 10:] = np.nan  # GA, seed 0, after step 250
-    arrays["alpha1_retain_distance"][0, 0, 10:] = np.nan
-    arrays["alpha1_diverged_step"][0, 0] = 250
+    arrays["alpha1"]["forget_distance"][0, 0, 10:] = np.nan  # GA, seed 0, after step 250
+    arrays["alpha1"]["retain_distance"][0, 0, 10:] = np.nan
+    arrays["alpha1"]["diverged_step"][0, 0] = 250
     fig = fig_s4.fig4(arrays)
     ga = method_lines(fig.axes[0])[0]
-    expected = arrays["alpha1_forget_distance"][1:, 0, 15].mean()
+    expected = arrays["alpha1"]["forget_distance"][1:, 0, 15].mean()
     np.testing.assert_allclose(ga.get_ydata()[15], expected)
     assert np.all(np.isfinite(ga.get_ydata()))
     fig.canvas.draw()
@@ -182,11 +179,11 @@ def test_fig4_tolerates_a_run_that_diverged():
 
 def test_fig4_draws_a_method_of_your_own_and_rejects_missing_alphas():
     arrays = fig4_arrays()
-    arrays["alpha0_setting_method"] = np.array(["GA", "GA+RT", "IDK+RT", "NPO", "NPO+RT", "RMU"])
+    arrays["alpha0"]["setting_method"] = np.array(["GA", "GA+RT", "IDK+RT", "NPO", "NPO+RT", "RMU"])
     fig = fig_s4.fig4(arrays)
     assert any(same_color(line.get_color(), method_color("RMU")) for line in fig.axes[3].get_lines())
-    alpha1_only = {k: v for k, v in fig4_arrays().items() if k.startswith("alpha1_")}
-    with pytest.raises(ValueError, match="alpha0_"):
+    alpha1_only = {"alpha1": fig4_arrays()["alpha1"]}
+    with pytest.raises(ValueError, match="alpha0"):
         fig_s4.fig4(alpha1_only)
 
 
@@ -198,8 +195,8 @@ def test_fig9_panels_and_the_moderate_kl_span():
         assert_method_colours(ax, FIG4_METHODS)
         assert ax.get_yscale() == "log"
     # the grey span covers the forget KL of the seed-mean point with the smallest total distance
-    kl = arrays["alpha1_forget_kl"].mean(axis=0)
-    total = (arrays["alpha1_forget_distance"] + arrays["alpha1_retain_distance"]).mean(axis=0)
+    kl = arrays["alpha1"]["forget_kl"].mean(axis=0)
+    total = (arrays["alpha1"]["forget_distance"] + arrays["alpha1"]["retain_distance"]).mean(axis=0)
     best = np.unravel_index(np.argmin(total), total.shape)
     (span,) = [p for p in fig.axes[2].patches]
     x0, x1 = span.get_path().transformed(span.get_patch_transform()).get_extents().intervalx
@@ -265,3 +262,125 @@ def test_gridsearch_rejects_bad_input():
     with pytest.raises(ValueError, match="heatmap_method 'KTO'"):
         fig_s4.gridsearch(arrays, {"GA": 0}, np.zeros(10), heatmap_method="KTO")
     assert plt.get_fignums() == []  # bad input fails before a figure is opened
+
+
+# --- the shared drawing layer: heat maps, the divergence-laws figure, files ----------------
+
+
+def test_heatmap_annotates_outlines_and_boxes_cells():
+    from matplotlib.colors import Normalize
+    from matplotlib.patches import Rectangle
+
+    from figures.style import heatmap
+
+    grid = np.array([[0.0, 1.0, np.nan], [4.0, 9.0, 10.0]])
+    outline = np.zeros(grid.shape, bool)
+    outline[0, 1] = True
+    fig, ax = plt.subplots()
+    image = heatmap(fig, ax, grid, norm=Normalize(0.0, 10.0), rows=[0.1, 1.0], cols=[1e-3, 1e-2, 0.1],
+                    fmt=lambda v: f"{v:.1f}", label="score", title="t", cmap="viridis", outline=outline,
+                    best=(1, 2), nan_text="n/a")
+    np.testing.assert_array_equal(np.ma.filled(image.get_array(), -1.0), np.where(np.isnan(grid), -1.0, grid))
+    texts = {(t.get_position()): t for t in ax.texts}
+    assert {k: t.get_text() for k, t in texts.items()} == {
+        (0, 0): "0.0", (1, 0): "1.0", (2, 0): "n/a", (0, 1): "4.0", (1, 1): "9.0", (2, 1): "10.0"}
+    # viridis is dark at 0 and light at 10: the text switches colour to stay readable
+    assert texts[(0, 0)].get_color() == "white" and texts[(2, 1)].get_color() == "black"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.001", "0.01", "0.1"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["0.1", "1"]
+    rects = [p for p in ax.patches if isinstance(p, Rectangle)]
+    hatched = [r for r in rects if r.get_hatch()]
+    assert [r.get_xy() for r in hatched] == [(1.5, -0.5)]  # the NaN cell, row 0 column 2
+    outlined = [r for r in rects if not r.get_fill() and r.get_width() == pytest.approx(0.92)]
+    assert len(outlined) == 2 and all(r.get_xy() == pytest.approx((0.54, -0.46)) for r in outlined)
+    (red,) = [r for r in rects if same_color(r.get_edgecolor(), "red")]
+    assert red.get_xy() == (1.5, 0.5)  # best = (row 1, column 2)
+    assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "score"  # the colour bar
+    fig.canvas.draw()
+
+
+def _long_runs(ga_diverges_at=None):
+    """Long runs shaped like synthetic.laws.divergence_runs': GA linear in t, NPO linear in log t."""
+    t = np.unique(np.geomspace(1, 10**4, 25).astype(int))
+    betas = [0.5, 2.0]
+    ga = 0.1 * t
+    npo = [0.5 + np.log(t) / b for b in betas]
+    long = {
+        "steps": np.concatenate([[0], t]),
+        "labels": np.array(["GA"] + [f"NPO beta={b:g}" for b in betas]),
+        "betas": np.array([np.nan] + betas),
+        "diverged_step": np.full(3, -1),
+        "param_distance": np.array([np.concatenate([[0.0], y]) for y in [ga, *npo]]),
+        "forget_nll_seq": np.array([np.concatenate([[3.0], 3.0 + 2 * y]) for y in [ga, *npo]]),
+    }
+    if ga_diverges_at is not None:
+        late = long["steps"] >= ga_diverges_at
+        long["param_distance"][0, late] = np.nan
+        long["forget_nll_seq"][0, late] = np.nan
+        long["diverged_step"][0] = ga_diverges_at
+    return long
+
+
+def test_divergence_laws_figure_fits_and_bolds_the_better_law():
+    from figures.laws import divergence_laws
+    from synthetic.analysis import law_fits
+
+    long, t_min = _long_runs(), 100.0
+    fig = divergence_laws(long, t_min, "my world")
+    assert len(fig.axes) == 6 and fig._suptitle.get_text() == "my world"
+    for row, quantity in enumerate(("param_distance", "forget_nll_seq")):
+        all_runs, ga, npo = fig.axes[3 * row: 3 * row + 3]
+        assert all_runs.get_xscale() == all_runs.get_yscale() == "log" and npo.get_xscale() == "log"
+        assert ga.get_xscale() == ga.get_yscale() == "linear"
+        fits = law_fits(long, quantity, t_min)
+        # the growth exponents in the legend are the fits' (GA: 1, a straight line on log-log)
+        labels = [line.get_label() for line in all_runs.get_lines() if not line.get_label().startswith("_")]
+        assert labels == [f"{lab} (exponent {f['power'][1]:.2f})" for lab, f in zip(long["labels"], fits)]
+        if quantity == "param_distance":  # GA's distance is 0.1 t: exponent 1 (its NLL has an offset)
+            assert fits[0]["power"][1] == pytest.approx(1.0, rel=1e-9)
+        # GA's bold fit is a + b t (an exact line here, R^2 = 1); each NPO run's is a + b log t
+        bold = [line for line in ga.get_lines() if line.get_linewidth() == 1.8]
+        assert len(bold) == 1 and "a+b t" in bold[0].get_label() and "R$^2$=1.00" in bold[0].get_label()
+        bold = [line for line in npo.get_lines() if line.get_linewidth() == 1.8]
+        assert len(bold) == 2 and all("a+b log t" in line.get_label() for line in bold)
+        assert fits[1]["log"][1] == pytest.approx(2.0 * (1 + row), rel=1e-9)  # slope 1/beta, x2 for the NLL
+        for ax in (all_runs, ga, npo):  # the fit window's left edge
+            assert any(np.allclose(line.get_xdata(), t_min) for line in ax.get_lines())
+    fig.canvas.draw()
+
+
+def test_divergence_laws_figure_names_a_diverged_run_and_missing_curves():
+    from figures.laws import divergence_laws
+
+    fig = divergence_laws(_long_runs(ga_diverges_at=5000), 100.0, "t")
+    assert "non-finite from step 5000" in fig.axes[1].get_title()
+    fig.canvas.draw()
+    long = _long_runs()
+    del long["forget_nll_seq"]
+    with pytest.raises(ValueError, match="'forget_nll_seq'"):
+        divergence_laws(long, 100.0, "t")
+
+
+def test_save_figure_writes_png_and_pdf_atomically_and_closes(tmp_path):
+    from figures.files import save_figure
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    paths = save_figure(fig, tmp_path / "out", "line")
+    assert paths == [tmp_path / "out" / "line.png", tmp_path / "out" / "line.pdf"]
+    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths[1].read_bytes()[:5] == b"%PDF-"
+    assert not plt.fignum_exists(fig.number)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["line.pdf", "line.png"]  # no temporary left
+
+
+def test_save_figure_writes_an_animation_as_gif(tmp_path):
+    from matplotlib import animation
+
+    from figures.files import save_figure
+
+    fig, ax = plt.subplots(figsize=(1, 1))
+    (line,) = ax.plot([], [])
+    anim = animation.FuncAnimation(fig, lambda i: line.set_data([0, i], [0, i]), frames=2, interval=200)
+    (path,) = save_figure(anim, tmp_path, "anim")
+    assert path == tmp_path / "anim.gif" and path.read_bytes()[:6] == b"GIF89a"
+    assert not plt.fignum_exists(fig.number) and [p.name for p in tmp_path.iterdir()] == ["anim.gif"]

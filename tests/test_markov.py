@@ -7,13 +7,14 @@ import optax
 import pytest
 
 from synthetic import engine, store
-from synthetic.analysis import fit_laws, seed_mean
-from synthetic.data import markov
-from synthetic.data.markov import MarkovConfig
-from synthetic.experiments.markov import config as mconfig
-from synthetic.experiments.markov import run as mrun
-from synthetic.experiments.markov.claims import markov_claims
+from synthetic.analysis import fit_laws, law_fits, seed_mean
 from synthetic.models import transformer as tf
+from synthetic.worlds.markov import config as mconfig
+from synthetic.worlds.markov import data as markov
+from synthetic.worlds.markov import lm
+from synthetic.worlds.markov import run as mrun
+from synthetic.worlds.markov.claims import markov_claims
+from synthetic.worlds.markov.data import MarkovConfig
 from theory.methods import get_method
 from theory.objectives import kl_divergence
 
@@ -106,7 +107,7 @@ def tiny(tmp_path_factory):
     ref, retr = saved["markov_reference_B"][0], saved["markov_retrained"][0]
     mats = markov.chain_matrices(mconfig.data_config(config))
     probe = data.forget1_train.take(slice(0, config["long"]["n_forget"]))
-    ctx = {"ev": mrun.eval_sets(data.retain_test, data.forget1_test, data.forget2_test, config["unlearn"]["n_eval"], retr,
+    ctx = {"ev": lm.eval_sets(data.retain_test, data.forget1_test, data.forget2_test, config["unlearn"]["n_eval"], retr,
                                 lambda t, c: markov.true_next_log_probs(mats, t, c), probe),
            "params_ref": ref}
     forget = markov.Sequences.concat([data.forget1_train, data.forget2_train])
@@ -120,7 +121,7 @@ def test_training_at_a_tiny_size_learns_the_chains(tiny):
     assert ref_losses.shape == (4 * (480 // 32),)  # retain + forget-1 training sequences, 4 epochs of batch 32
     assert tiny["saved"]["markov_reference_A"][1].shape == (4 * (640 // 32),)  # + forget-2 in case A
     assert ref_losses[-10:].mean() < ref_losses[:10].mean() - 0.2
-    evaluate = jax.jit(lambda p: mrun.markov_metrics(p, None, tiny["ctx"]))
+    evaluate = jax.jit(lambda p: lm.markov_metrics(p, None, tiny["ctx"]))
     v_init = evaluate(tf.init(jax.random.key(0), tiny["model"]))
     v_ref, v_retr = evaluate(ref), evaluate(retr)
     # training brings both models much closer to the true chains than the untrained one
@@ -132,8 +133,11 @@ def test_training_at_a_tiny_size_learns_the_chains(tiny):
     assert v_ref["kl_true_forget1"] < v_retr["kl_true_forget1"] - 0.1
     # the experiment recorded the same numbers for the two models (case B's evaluation sets)
     a = tiny["arrays"]
-    assert float(a["B_reference_kl_true"][1]) == pytest.approx(float(v_ref["kl_true_forget1"]), rel=1e-5)
-    assert float(a["B_retrained_kl_true"][0]) == pytest.approx(float(v_retr["kl_true_retain"]), rel=1e-5)
+    assert float(a["B"]["reference_kl_true"][1]) == pytest.approx(float(v_ref["kl_true_forget1"]), rel=1e-5)
+    assert float(a["B"]["retrained_kl_true"][0]) == pytest.approx(float(v_retr["kl_true_retain"]), rel=1e-5)
+    # lm.evaluate, the experiment's jitted evaluation of one model, gives the same numbers
+    assert float(lm.evaluate(ref, tiny["ctx"])["kl_true_forget1"]) == pytest.approx(float(v_ref["kl_true_forget1"]),
+                                                                                  rel=1e-6)
 
 
 def test_saved_models_are_reused_and_damaged_ones_refitted(tmp_path, tiny):
@@ -145,9 +149,9 @@ def test_saved_models_are_reused_and_damaged_ones_refitted(tmp_path, tiny):
         calls.append(1)
         return ref, losses
 
-    mrun.fit_or_load(tmp_path, "m", {"x": 1}, model, fit)
-    b, lb = mrun.fit_or_load(tmp_path, "m", {"x": 1}, model, fit)
-    mrun.fit_or_load(tmp_path, "m", {"x": 2}, model, fit)
+    lm.fit_or_load(tmp_path, "m", {"x": 1}, model, fit)
+    b, lb = lm.fit_or_load(tmp_path, "m", {"x": 1}, model, fit)
+    lm.fit_or_load(tmp_path, "m", {"x": 2}, model, fit)
     assert len(calls) == 2
     np.testing.assert_array_equal(b["blocks"]["qkv_LxDx3xHxK"], ref["blocks"]["qkv_LxDx3xHxK"])
     np.testing.assert_array_equal(lb, losses)
@@ -155,7 +159,7 @@ def test_saved_models_are_reused_and_damaged_ones_refitted(tmp_path, tiny):
     # a damaged file is reported and the model refitted, never loaded
     npz = next(p for p in tmp_path.glob("m-*.npz") if '"x":1' in p.with_suffix(".json").read_text().replace(" ", ""))
     npz.write_bytes(npz.read_bytes()[: npz.stat().st_size // 2])
-    mrun.fit_or_load(tmp_path, "m", {"x": 1}, model, fit, progress=problems.append)
+    lm.fit_or_load(tmp_path, "m", {"x": 1}, model, fit, progress=problems.append)
     assert len(calls) == 3 and len(problems) == 1 and "damaged" in problems[0]
     # and the experiment's own models were saved for reuse: a reference per case, one retrained model
     assert sorted(p.suffix for p in (tiny["folder"] / "models").iterdir()) == [".json"] * 3 + [".npz"] * 3
@@ -170,8 +174,8 @@ def test_unlearning_grid_equals_separate_runs_and_reports_divergence(tiny):
     order = [3, 0, 2, 1]  # NPO+RT, GA, SimNPO, NPO
     methods = [get_method(config["collapse"]["methods"][k], beta=u["beta"]) for k in order]
     grid = engine.unlearn(
-        tf.SEQUENCE_INPUTS, methods, mrun._adamw_injected(float(u["weight_decay"]), float(u["eps"])), tiny["ctx"]["params_ref"],
-        tiny["udata"], engine.Schedule(tuple(range(u["steps"] + 1))), mrun.markov_metrics, context=tiny["ctx"],
+        tf.SEQUENCE_INPUTS, methods, lm.adamw_injected(float(u["weight_decay"]), float(u["eps"])), tiny["ctx"]["params_ref"],
+        tiny["udata"], engine.Schedule(tuple(range(u["steps"] + 1))), lm.markov_metrics, context=tiny["ctx"],
         hyperparams={"learning_rate": [u["learning_rate"], 1e38, u["learning_rate"], u["learning_rate"]]},
         batches=engine.minibatches(forget=u["batch_size"], retain=u["batch_size"]), seeds=u["seeds"],
         progress=lambda msg: None,  # as the experiment's grid: a progress callback is part of the program
@@ -179,19 +183,19 @@ def test_unlearning_grid_equals_separate_runs_and_reports_divergence(tiny):
     for c, k in enumerate(order):
         if c == 1:
             continue  # GA at 1e38
-        for name in mrun.METRICS:
-            np.testing.assert_allclose(grid[name][:, c], arrays[f"collapse_{name}"][k], rtol=2e-3, atol=1e-5, err_msg=name)
+        for name in lm.METRICS:
+            np.testing.assert_allclose(grid[name][:, c], arrays["collapse"][name][k], rtol=2e-3, atol=1e-5, err_msg=name)
     div = grid["diverged_step"]
     assert np.all(div[:, [0, 2, 3]] == -1) and np.all((div[:, 1] >= 1) & (div[:, 1] <= 2))
     assert np.all(np.isnan(grid["forget1_nll"][:, 1, 2:])) and np.all(np.isfinite(grid["forget1_nll"][:, [0, 2, 3]]))
     # GA at the experiment's rate pushes the forget NLL up and moves away at every step
-    pd, nll = arrays["collapse_param_distance"][0], arrays["collapse_forget1_nll"][0]  # GA: (seeds, steps)
+    pd, nll = arrays["collapse"]["param_distance"][0], arrays["collapse"]["forget1_nll"][0]  # GA: (seeds, steps)
     assert np.all(pd[:, 0] == 0.0) and np.all(np.diff(pd, axis=-1) > 0) and np.all(nll[:, -1] > nll[:, 0])
     # the seeds draw different minibatches: their runs differ
     assert not np.allclose(nll[0, 1:], nll[1, 1:])
     with pytest.raises(ValueError, match="n_eval"):
         data = tiny["data"]
-        mrun.eval_sets(data.retain_test, data.forget1_test, data.forget2_test, 1000, None, None, data.forget1_test)
+        lm.eval_sets(data.retain_test, data.forget1_test, data.forget2_test, 1000, None, None, data.forget1_test)
 
 
 def test_every_method_runs_on_the_transformer(tiny):
@@ -206,16 +210,17 @@ def test_every_method_runs_on_the_transformer(tiny):
                               idk_tokens=idk, idk_mask=(idk > 0).astype(np.float32), forget_kl=True)
     methods = [get_method(n) for n in ("IDK+RT", "DPO+RT", "KTO", "DPO+KL")]
     out = engine.unlearn(tf.SEQUENCE_INPUTS, methods, optax.sgd(1e-2), ref, batch, engine.Schedule((0, 2)),
-                         _param_distance)
-    assert np.all(out["diverged_step"] == -1) and np.all(out["param_distance"][0, :, 1] > 0)
+                         _param_distance, context=ref)
+    assert np.all(out["diverged_step"] == -1)
+    assert np.all(out["param_distance"][0, :, 0] == 0) and np.all(out["param_distance"][0, :, 1] > 0)
     # without the uninformed answers in the batch, DPO is refused with the missing key named
     with pytest.raises(ValueError, match="forget_idk_tokens"):
         engine.unlearn(tf.SEQUENCE_INPUTS, [get_method("DPO")], optax.sgd(1e-2), ref,
-                       tf.sequence_batch(ref, f.tokens, f.mask), engine.Schedule((0, 1)), _param_distance)
+                       tf.sequence_batch(ref, f.tokens, f.mask), engine.Schedule((0, 1)), _param_distance, context=ref)
 
 
-def _param_distance(params, method, ctx):
-    return {"param_distance": jnp.sqrt(sum(jnp.sum(a * a) for a in jax.tree.leaves(params)))}
+def _param_distance(params, method, ref):
+    return {"param_distance": engine.param_distance(params, ref)}  # to the reference: 0 at step 0
 
 
 def test_fit_laws_picks_the_right_law():
@@ -234,35 +239,46 @@ def test_markov_experiment_numbers_claims_and_figures(tiny):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from figures import markov as fig
+    from synthetic.worlds.markov import figures as fig
 
     config, arrays = tiny["config"], tiny["arrays"]
-    assert arrays["collapse_kl_true_retain"].shape == (4, 2, 5) and list(arrays["methods"]) == ["NPO", "SimNPO"]
+    assert {"methods", "betas", "steps", "B", "A", "collapse", "long", "losses", "seconds"} <= set(arrays)
+    assert arrays["collapse"]["kl_true_retain"].shape == (4, 2, 5) and list(arrays["methods"]) == ["NPO", "SimNPO"]
+    assert list(arrays["collapse"]["methods"]) == ["GA", "NPO", "SimNPO", "NPO+RT"]
     # the study's NPO and SimNPO runs of case B are the collapse runs' NPO and SimNPO (same seeds)
-    np.testing.assert_allclose(arrays["B_kl_true_retain"], arrays["collapse_kl_true_retain"][[1, 2]], rtol=2e-3)
+    np.testing.assert_allclose(arrays["B"]["kl_true_retain"], arrays["collapse"]["kl_true_retain"][[1, 2]], rtol=2e-3)
     for case in ("B", "A"):
-        assert arrays[f"{case}_kl_true_retain"].shape == (2, 2, 5)
+        assert arrays[case]["kl_true_retain"].shape == (2, 2, 5)
         # every run starts at the case's reference model: step 0 is the same for all methods
         # and seeds, and equals the reference's own KL to the true chains
-        k0 = arrays[f"{case}_kl_true_retain"][:, :, 0]
+        k0 = arrays[case]["kl_true_retain"][:, :, 0]
         np.testing.assert_allclose(k0, k0[0, 0], rtol=1e-5)
-        assert float(k0[0, 0]) == pytest.approx(float(arrays[f"{case}_reference_kl_true"][0]), rel=1e-5)
-        assert np.all(arrays[f"{case}_param_distance"][:, :, 0] == 0)
-    assert list(arrays["A_n_eval"]) == [8, 8, 8]
+        assert float(k0[0, 0]) == pytest.approx(float(arrays[case]["reference_kl_true"][0]), rel=1e-5)
+        assert np.all(arrays[case]["param_distance"][:, :, 0] == 0)
+    assert list(arrays["A"]["n_eval"]) == [8, 8, 8]
     # the two cases start from different references
-    assert arrays["A_kl_true_retain"][0, 0, 0] != arrays["B_kl_true_retain"][0, 0, 0]
-    assert arrays["long_param_distance"].shape == (4, arrays["long_steps"].size)
-    np.testing.assert_array_equal(arrays["long_steps"], engine.log_spaced_steps(30, 7 / np.log10(30)))
-    lin = fit_laws(arrays["long_steps"], arrays["long_param_distance"][1], float(arrays["long_fit_t_min"]))["linear"]
-    np.testing.assert_allclose(arrays["long_fit_param_distance_linear"][1], lin, rtol=1e-10)
+    assert arrays["A"]["kl_true_retain"][0, 0, 0] != arrays["B"]["kl_true_retain"][0, 0, 0]
+    long = arrays["long"]
+    assert list(long["labels"]) == ["GA", "NPO beta=0.5", "NPO beta=1", "NPO beta=2"]
+    assert long["param_distance"].shape == (4, long["steps"].size) and long["forget_nll_seq"].shape == (4, long["steps"].size)
+    np.testing.assert_array_equal(long["steps"], engine.log_spaced_steps(30, 7 / np.log10(30)))
+    # the per-sequence NLL is the per-token one times the probe's mean length (19 scored tokens)
+    assert float(long["forget_length"]) == 19.0
+    np.testing.assert_allclose(long["forget_nll_seq"], 19.0 * long["forget_train_nll"], rtol=1e-6)
+    assert not any(k.startswith("long_fit") for k in store.flatten_results(arrays))  # the fits are not stored
     claims = markov_claims(config, arrays)
+    # the law claim fits on t >= steps / fit_decades_from (30 / 10 here), as law_fits does
+    t_min = config["long"]["steps"] / config["long"]["fit_decades_from"]
+    lin = fit_laws(long["steps"], long["param_distance"][1], t_min)["linear"]
+    np.testing.assert_allclose(law_fits(long, "param_distance", t_min)[1]["linear"], lin, rtol=1e-12)
+    np.testing.assert_allclose(claims[2].values["NPO beta=0.5/param_distance"]["linear"], lin, rtol=1e-10)
     assert [c.id for c in claims] == [
         "markov.ga_collapses", "markov.npo_stable", "markov.ga_linear_npo_log", "markov.b_forget1_cost",
         "markov.b_forget2_share", "markov.a_short_cost", "markov.a_both_cost", "markov.a_forget2_share",
         "markov.a_forget1_npo_cheaper",
     ]  # fmt: skip
     # a claim reports the numbers it decided on
-    np.testing.assert_allclose(claims[0].values["ga_retain_kl"], seed_mean(arrays["collapse_kl_true_retain"][0]),
+    np.testing.assert_allclose(claims[0].values["ga_retain_kl"], seed_mean(arrays["collapse"]["kl_true_retain"][0]),
                                rtol=1e-12)
     for c in claims:
         assert c.measured and "nan" not in c.statement and c.verdict in ("pass", "fail", "inconclusive")
@@ -278,7 +294,7 @@ def test_markov_experiment_numbers_claims_and_figures(tiny):
 
 
 def test_costs_and_shares_at_matched_retain_kl():
-    from synthetic.experiments.markov import claims as mc
+    from synthetic.worlds.markov import claims as mc
 
     retain = np.array([0.01, 0.02, 0.04, 0.08])
     forget1 = np.array([0.1, 0.2, 0.4, 0.5])

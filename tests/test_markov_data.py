@@ -1,4 +1,4 @@
-"""The chains' laws of the SimNPO study (synthetic.data.markov): rows inside the block follow
+"""The chains' laws of the SimNPO study (synthetic.worlds.markov.data): rows inside the block follow
 the block law, rows outside it are uniform, the initial state follows the block law."""
 
 import dataclasses
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from synthetic.data import markov
-from synthetic.data.markov import MarkovConfig
+from synthetic.worlds.markov import data as markov
+from synthetic.worlds.markov.data import MarkovConfig
 
 IN, OUT = 0.8 / 3, 0.2 / 7
 BLOCK = (3, 4, 5)

@@ -1,4 +1,5 @@
-"""The transformers AdamW as an optax GradientTransformation (synthetic.optim)."""
+"""The optimizers of synthetic.optim: the transformers AdamW as an optax GradientTransformation,
+full-batch gradient descent with an injected step, and AdamW with warm-up and linear decay."""
 
 import jax
 import jax.numpy as jnp
@@ -6,7 +7,7 @@ import numpy as np
 import optax
 import pytest
 
-from synthetic.optim import transformers_adamw
+from synthetic.optim import SGD, transformers_adamw, warmup_decay_adamw
 
 LR = 1e-2
 PARAMS = {"w": np.array([0.5, -1.0, 2.0], np.float32), "b": np.float32(0.3)}
@@ -143,3 +144,65 @@ def test_a_schedule_is_called_with_the_steps_taken():
     want = reference(PARAMS, GRADS, lambda t: LR * t, 0.1)
     for k in PARAMS:
         np.testing.assert_allclose(np.asarray(got[k], np.float64), want[k], rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- SGD, warm-up and decay
+
+
+def test_sgd_steps_by_the_injected_learning_rate():
+    state = SGD.init(PARAMS)
+    state.hyperparams["learning_rate"] = jnp.asarray(0.25)  # what the engine sets per setting
+    u, _ = SGD.update(GRADS[0], state, PARAMS)
+    np.testing.assert_allclose(u["w"], -0.25 * GRADS[0]["w"], rtol=1e-6)
+    assert float(u["b"]) == pytest.approx(-0.25)
+
+
+def _warmup_decay(k, peak, warmup, total):
+    """The learning rate of update ``k`` (0-based) by the stated rule: 0 -> peak over ``warmup``
+    steps, then peak -> 0 at step ``total``."""
+    return peak * k / warmup if k < warmup else peak * max(0.0, 1 - (k - warmup) / (total - warmup))
+
+
+def _unit_and_scheduled(opt, steps):
+    """Each update of ``opt`` and of optax.adamw at learning rate 1 from the same params and
+    gradients (the params are not moved, so Adam's moments are the same in both)."""
+    unit = optax.adamw(1.0, weight_decay=0.1)
+    s_opt, s_unit = opt.init(PARAMS), unit.init(PARAMS)
+    pairs = []
+    with jax.numpy_dtype_promotion("standard"):  # optax's bias correction mixes int and float
+        for k in range(steps):
+            g = GRADS[k % 2]
+            u, s_opt = opt.update(g, s_opt, PARAMS)
+            v, s_unit = unit.update(g, s_unit, PARAMS)
+            pairs.append((u, v))
+    return pairs
+
+
+def test_warmup_decay_adamw_follows_the_schedule():
+    peak, warmup, total = 1e-2, 4, 10
+    pairs = _unit_and_scheduled(warmup_decay_adamw(warmup, total, weight_decay=0.1, learning_rate=peak), 12)
+    for k, (u, v) in enumerate(pairs):
+        lr = _warmup_decay(k, peak, warmup, total)
+        np.testing.assert_allclose(u["w"], lr * np.asarray(v["w"]), rtol=2e-5, atol=1e-12, err_msg=f"update {k}")
+    # the schedule's landmarks: nothing at the first update, the peak after the warm-up, 0 from `total` on
+    assert np.all(np.asarray(pairs[0][0]["w"]) == 0)
+    np.testing.assert_allclose(pairs[4][0]["w"], peak * np.asarray(pairs[4][1]["w"]), rtol=2e-5)
+    assert np.all(np.asarray(pairs[10][0]["w"]) == 0) and np.all(np.asarray(pairs[11][0]["w"]) == 0)
+
+
+def test_warmup_decay_adamw_with_an_injected_peak_and_memoised():
+    opt = warmup_decay_adamw(4, 10, weight_decay=0.1)
+    assert opt is warmup_decay_adamw(4, 10, weight_decay=0.1)  # one object: one compiled program per setting
+    assert opt is not warmup_decay_adamw(4, 10, weight_decay=0.0)
+    fixed = warmup_decay_adamw(4, 10, weight_decay=0.1, learning_rate=2e-2)
+    s_opt, s_fixed = opt.init(PARAMS), fixed.init(PARAMS)
+    s_opt.hyperparams["learning_rate"] = jnp.asarray(2e-2)  # the engine's injected peak
+    with jax.numpy_dtype_promotion("standard"):  # optax's bias correction mixes int and float
+        for k in range(6):
+            u, s_opt = opt.update(GRADS[k % 2], s_opt, PARAMS)
+            v, s_fixed = fixed.update(GRADS[k % 2], s_fixed, PARAMS)
+            np.testing.assert_allclose(u["w"], v["w"], rtol=1e-6, err_msg=f"update {k}")
+    # a warm-up of 0 steps is one step: the first update is still 0, the second at the peak
+    pairs = _unit_and_scheduled(warmup_decay_adamw(0, 10, weight_decay=0.1, learning_rate=1e-2), 2)
+    assert np.all(np.asarray(pairs[0][0]["w"]) == 0)
+    np.testing.assert_allclose(pairs[1][0]["w"], 1e-2 * np.asarray(pairs[1][1]["w"]), rtol=2e-5)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import paper_repro
-from synthetic.experiments import Experiment
+from synthetic.experiment import Experiment
 from theory.claims import Claim
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,6 +139,29 @@ def test_only_accepts_comma_lists_and_quick_has_its_own_folder():
     args = paper_repro.parse_args(["--only", "symbolic", "--quick"])
     assert args.names == ["symbolic"] and args.out.as_posix() == "results/quick"
     assert paper_repro.parse_args([]).names == list(paper_repro.EXPERIMENTS)
+
+
+def test_list_prints_each_experiment_its_world_and_description(capsys):
+    from synthetic.registry import WORLD_ORDER, experiments
+
+    assert paper_repro.EXPERIMENTS == experiments()  # the command runs the registry's experiments
+    assert paper_repro.main(["--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(None, 2) for line in lines] == [[e.name, e.world, e.description] for e in experiments().values()]
+    worlds = [line.split()[1] for line in lines]
+    assert worlds == sorted(worlds, key=WORLD_ORDER.index)  # in run order: the worlds' order
+    assert lines[0].split()[:2] == ["symbolic", "symbolic"] and "fig4 " in "\n".join(lines)
+
+
+def test_report_counts_and_headline():
+    from synthetic.report import KIND_TITLES, headline, verdict_counts
+
+    claims = [Claim(i, "-", "s", "m", v, kind="paper") for i, v in (("a", True), ("b", False), ("c", "inconclusive"))]
+    claims.append(Claim("d", "-", "s", "m", True, kind="identity"))
+    assert verdict_counts(claims) == "2 of 4 pass (1 fail, 1 inconclusive)"
+    assert verdict_counts(claims[:1]) == "1 of 1 pass"
+    assert headline(claims) == ["Paper claims reproduced: 1 of 3 (1 fail, 1 inconclusive)", "Identities: 1 of 1 pass"]
+    assert set(KIND_TITLES) == {"paper", "extension", "consistency", "identity"}
 
 
 def test_time_left_scales_the_reference_times_by_this_machines_pace(tmp_path):

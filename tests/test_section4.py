@@ -14,13 +14,12 @@ from synthetic.analysis import (
     frontier_gap,
     pareto_frontier,
     seed_mean,
-    split_prefix,
 )
-from synthetic.data.gaussian import DataConfig
-from synthetic.experiments.section4 import claims as section4_claims
-from synthetic.experiments.section4 import config as section4
-from synthetic.experiments.section4 import run as section4_run
 from synthetic.models.logistic import RandomFeaturesConfig, logistic_log_probs
+from synthetic.worlds.section4 import claims as section4_claims
+from synthetic.worlds.section4 import config as section4
+from synthetic.worlds.section4 import run as section4_run
+from synthetic.worlds.section4.data import DataConfig
 from theory.objectives import kl_divergence
 
 
@@ -35,11 +34,12 @@ def _tiny(config: dict) -> dict:
 def test_fig4_pipeline_and_claims_at_tiny_size(x64):
     config = {"alpha1": _tiny(section4.fig4_config(1.0, quick=True)), "alpha0": _tiny(section4.fig4_config(0.0, quick=True))}
     arrays = section4_run.run_fig4(config)
-    a1 = split_prefix(arrays, "alpha1")
+    assert sorted(arrays) == ["alpha0", "alpha1"]  # one nested group per alpha
+    a1 = arrays["alpha1"]
     assert a1["forget_distance"].shape == (2, 6, 5)
     assert list(a1["setting_method"]) == list(section4.FIG4_METHODS)
     np.testing.assert_allclose(a1["setting_learning_rate"], [5e-4, 5e-4, 5e-4, 5e-3, 5e-3, 5e-3])
-    np.testing.assert_allclose(split_prefix(arrays, "alpha0")["setting_beta"][3:], [10, 10, 5])
+    np.testing.assert_allclose(arrays["alpha0"]["setting_beta"][3:], [10, 10, 5])
     # Every run starts at the reference: same distances for all settings at step 0.
     np.testing.assert_allclose(a1["forget_distance"][:, :, 0], a1["forget_distance"][:, :1, 0].repeat(6, 1))
     assert np.all(a1["param_distance"][:, :, 0] == 0)
@@ -132,12 +132,12 @@ def test_growth_rule_separates_collapse_from_levelling_off():
     fd = [[1, 0.5, 0.1, 0.05, 0.05]] * 6
     rd = [growing, growing, flat, growing, flat, flat]
     a = _fake(fd, rd, section4.FIG4_METHODS, steps)
-    arrays = {**{f"alpha1_{k}": v for k, v in a.items()}, **{f"alpha0_{k}": v for k, v in a.items()}}
+    arrays = {"alpha1": a, "alpha0": a}
     claims = {c.id: c for c in section4_claims.fig4_claims({}, arrays)}
     assert claims["fig4.b_ga_collapse"].passed and claims["fig4.b_npo_stable"].passed
     rd_bad = [flat, growing, flat, growing, growing, flat]  # GA levels off, NPO+RT collapses
     a = _fake(fd, rd_bad, section4.FIG4_METHODS, steps)
-    arrays = {**{f"alpha1_{k}": v for k, v in a.items()}, **{f"alpha0_{k}": v for k, v in a.items()}}
+    arrays = {"alpha1": a, "alpha0": a}
     claims = {c.id: c for c in section4_claims.fig4_claims({}, arrays)}
     assert not claims["fig4.b_ga_collapse"].passed and not claims["fig4.b_npo_stable"].passed
     assert not claims["fig4.a_forget_below_0005"].passed  # 0.05 never gets below 0.005

@@ -111,6 +111,91 @@ def test_array_names_that_are_savez_arguments(tmp_path):
     _assert_same(store.load(tmp_path, "exp", CONFIG), arrays)
 
 
+# --- nested results: groups of arrays, saved as "group/name" ------------------------------
+
+
+def _nested():
+    """Results as the experiments return them: groups of arrays, to any depth, strings included."""
+    return {
+        "alpha1": {
+            "forget_distance": np.arange(24.0).reshape(2, 3, 4),
+            "setting_method": np.array(["GA", "NPO+RT", "DPO+RT"]),
+            "diverged_step": np.array([[-1, 250, -1]], dtype=np.int32),
+        },
+        "alpha0": {"fit": {"grad_norm": np.float32([1e-9, 3e-8]), "ok": np.bool_(True)}},
+        "labels": np.array([b"GA", b"NPO beta=1"]),
+        "steps": np.arange(5, dtype=np.int64),
+    }
+
+
+def _assert_same_nested(got, want, path=""):
+    assert isinstance(got, dict) and set(got) == set(want), (path, sorted(got), sorted(want))
+    for k, w in want.items():
+        if isinstance(w, dict):
+            _assert_same_nested(got[k], w, f"{path}{k}/")
+        else:
+            w = np.asarray(w)
+            assert got[k].dtype == w.dtype and got[k].shape == w.shape, (path + k, got[k].dtype, got[k].shape)
+            np.testing.assert_array_equal(got[k], w)
+
+
+def test_nested_results_round_trip(tmp_path):
+    npz = store.save(tmp_path, "exp", CONFIG, _nested(), version=VERSION)
+    got = store.load(tmp_path, "exp", CONFIG, version=VERSION)
+    _assert_same_nested(got, _nested())
+    assert got["alpha1"]["setting_method"].dtype == np.dtype("<U6") and got["alpha1"]["setting_method"][1] == "NPO+RT"
+    assert got["labels"].dtype == np.dtype("S10") and got["alpha0"]["fit"]["ok"].shape == ()
+    # On disk the groups are "/"-joined names, recorded (sorted) with their shapes and dtypes.
+    meta = json.loads(npz.with_suffix(".json").read_text())
+    assert list(meta["arrays"]) == ["alpha0/fit/grad_norm", "alpha0/fit/ok", "alpha1/diverged_step",
+                                    "alpha1/forget_distance", "alpha1/setting_method", "labels", "steps"]
+    assert meta["arrays"]["alpha1/forget_distance"] == {"shape": [2, 3, 4], "dtype": "float64"}
+    with np.load(npz, allow_pickle=False) as f:
+        assert sorted(f.files) == list(meta["arrays"])
+    # the flat form and back, directly
+    flat = store.flatten_results(_nested())
+    assert set(flat) == set(meta["arrays"])
+    _assert_same_nested(store.unflatten_results(flat), _nested())
+
+
+@pytest.mark.parametrize(
+    "results, path",
+    [
+        ({"a/b": np.ones(2)}, "a/b"),  # a "/" would read back as a group
+        ({"g": {"x/y": np.ones(2)}, "h": np.ones(1)}, "g/x/y"),
+        ({"g": {}, "h": np.ones(1)}, "g"),  # an empty group would not come back
+        ({"g": {"h": {}}}, "g/h"),
+        ({"g": {"": np.ones(1)}}, "g/"),
+    ],
+)
+def test_bad_result_names_are_refused_by_path(tmp_path, results, path):
+    with pytest.raises(ValueError, match=f"'{path}'"):
+        store.save(tmp_path, "exp", CONFIG, results)
+    assert list(tmp_path.iterdir()) == [], "nothing is written for a refused save"
+
+
+def test_an_array_beside_a_group_of_the_same_name_is_refused(tmp_path):
+    """ "a" and "a/b" cannot both come back: refused however they are given."""
+    with pytest.raises(ValueError, match="'a' is both an array and a group"):
+        store.unflatten_results({"a": np.ones(2), "a/b": np.zeros(1)})
+    with pytest.raises(ValueError, match="'a/b' is both an array and a group"):
+        store.unflatten_results({"a/b/c": np.ones(2), "a/b": np.zeros(1)})
+    with pytest.raises(ValueError, match="'a/b'"):
+        store.save(tmp_path, "exp", CONFIG, {"a": np.ones(2), "a/b": np.zeros(1)})
+    assert list(tmp_path.iterdir()) == []
+    # An entry holding such names (written by other code, checksum consistent) is reported, not loaded.
+    npz = store.save(tmp_path, "exp", CONFIG, {"a": np.ones(2), "c": {"b": np.zeros(1)}})
+    data = store._npz_bytes({"a": np.ones(2), "a/b": np.zeros(1)})
+    npz.write_bytes(data)
+    meta = json.loads(npz.with_suffix(".json").read_text())
+    meta["arrays"] = {"a": meta["arrays"]["a"], "a/b": meta["arrays"]["c/b"]}
+    meta["sha256"] = hashlib.sha256(data).hexdigest()
+    npz.with_suffix(".json").write_text(json.dumps(meta))
+    problems = []
+    assert store.load(tmp_path, "exp", CONFIG, on_problem=problems.append) is None
+    assert len(problems) == 1 and "'a' is both" in problems[0], problems
+
+
 # --- damage: reported once, never loaded, replaced by the next save -----------------------
 
 

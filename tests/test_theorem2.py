@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from synthetic.analysis import decade_growth_ratio, log_slope
-from synthetic.data.forget_sets import check_assumptions, make_forget_set
-from synthetic.experiments.thm2 import run as dv
-from synthetic.experiments.thm2.claims import fit_lemma4_constants, sandwich_constants
 from synthetic.models.logistic import logistic_log_probs, take_label
+from synthetic.worlds.thm2 import run as dv
+from synthetic.worlds.thm2.claims import fit_lemma4_constants, sandwich_constants
+from synthetic.worlds.thm2.data import check_assumptions, make_forget_set
 from theory import theorem2 as t2
 from theory.claims import max_rel_error
 from theory.methods import Method, get_method

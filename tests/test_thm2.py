@@ -10,15 +10,15 @@ matplotlib.use("Agg")
 
 import jax  # noqa: E402
 
-from figures import FIGURES  # noqa: E402
 from synthetic import store  # noqa: E402
-from synthetic.analysis import split_prefix  # noqa: E402
-from synthetic.experiments import REGISTRY, code_version, run_cached  # noqa: E402
-from synthetic.experiments.thm2 import claims as thm2_claims  # noqa: E402
-from synthetic.experiments.thm2 import config as thm2  # noqa: E402
-from synthetic.experiments.thm2 import run as thm2_run  # noqa: E402
+from synthetic.experiment import code_version, run_cached  # noqa: E402
+from synthetic.registry import experiments  # noqa: E402
+from synthetic.worlds.thm2 import claims as thm2_claims  # noqa: E402
+from synthetic.worlds.thm2 import config as thm2  # noqa: E402
+from synthetic.worlds.thm2 import figures as thm2_figures  # noqa: E402
+from synthetic.worlds.thm2 import run as thm2_run  # noqa: E402
 
-EXPERIMENT = REGISTRY["thm2"]
+EXPERIMENT = experiments()["thm2"]
 
 THEOREM2_IDS = [
     "thm2.ga_linear",
@@ -43,12 +43,18 @@ def test_config_is_json_and_quick_is_shorter():
     assert full["steps"] == 10**6 and small["steps"] == 10**4
     assert full["betas"] == [0.1, 0.5, 1.0, 2.0] and full["eta"] <= 1.0  # Theorem 2 takes eta <= 1 for NPO
     assert EXPERIMENT.name == "thm2" and EXPERIMENT.config(True) == small
+    # The registry's references name this world's functions.
+    assert EXPERIMENT.world == "thm2"
+    assert EXPERIMENT.function("run") is thm2_run.run_thm2
+    assert EXPERIMENT.function("claims") is thm2_claims.thm2_claims
+    assert EXPERIMENT.function("figures") is thm2_figures.thm2_figures
 
 
 def test_quick_run_produces_the_claims(quick):
     config, arrays = quick
+    assert sorted(arrays) == sorted([*thm2.SETTINGS, "toy"])  # one nested group per forget set, and the toy
     for setting in thm2.SETTINGS:
-        a = split_prefix(arrays, setting)
+        a = arrays[setting]
         assert a["b"].shape == (5, a["steps"].size, 32)
         assert bool(a["assumptions_hold"]) == (setting == "orthogonal")
     claims = thm2_claims.thm2_claims(config, arrays)
@@ -85,7 +91,7 @@ def test_slowdown_is_decided_at_every_distance():
 
 def test_figures_render(quick):
     config, arrays = quick
-    figs = FIGURES["thm2"](config, arrays)
+    figs = EXPERIMENT.function("figures")(config, arrays)
     assert set(figs) == {"thm2_distance", "thm2_time_to_distance", "thm2_outside", "thm2_softmax_toy"}
     for fig in figs.values():
         fig.canvas.draw()  # catches mathtext and layout errors
@@ -98,7 +104,10 @@ def test_arrays_round_trip_through_the_cache(quick, tmp_path):
     exp = EXPERIMENT
     loaded, cached = run_cached(exp, config, tmp_path)
     assert cached
-    assert set(loaded) == set(arrays)
-    for k in arrays:
-        np.testing.assert_array_equal(loaded[k], arrays[k])
-    assert [c.passed for c in exp.claims(config, loaded)] == [c.passed for c in exp.claims(config, arrays)]
+    assert set(loaded) == set(arrays) and set(loaded["toy"]) == set(arrays["toy"])  # the nesting comes back
+    flat_loaded, flat = store.flatten_results(loaded), store.flatten_results(arrays)
+    assert set(flat_loaded) == set(flat)
+    for k in flat:
+        np.testing.assert_array_equal(flat_loaded[k], flat[k])
+    claims = exp.function("claims")
+    assert [c.passed for c in claims(config, loaded)] == [c.passed for c in claims(config, arrays)]

@@ -8,14 +8,16 @@ import numpy as np
 import optax
 import pytest
 
-from synthetic import tofu_eval, tofu_lm, tofu_unlearn
-from synthetic.data.tofu import IDK_ANSWERS, TofuConfig
-from synthetic.experiments import REGISTRY
-from synthetic.experiments.tofu_collapse import claims as cclaims
-from synthetic.experiments.tofu_collapse import config as cconfig
-from synthetic.experiments.tofu_collapse import run as crun
-from synthetic.experiments.tofu_mini.run import train_models
 from synthetic.models import transformer as tf
+from synthetic.optim import warmup_decay_adamw
+from synthetic.registry import experiments
+from synthetic.worlds.tofu_mini import claims as cclaims
+from synthetic.worlds.tofu_mini import config as cconfig
+from synthetic.worlds.tofu_mini import measures, scoring
+from synthetic.worlds.tofu_mini import study as crun
+from synthetic.worlds.tofu_mini import unlearn as tofu_unlearn
+from synthetic.worlds.tofu_mini.data import IDK_ANSWERS, TofuConfig
+from synthetic.worlds.tofu_mini.lm import train_models
 
 
 @pytest.mark.parametrize("config", [tf.TransformerConfig(vocab_size=30, context=12, layers=2, width=16, heads=2),
@@ -58,43 +60,49 @@ def test_unlearning_data_holds_every_methods_inputs(small):
     n_f, n_r = len(corpus.split("forget", 20)), len(corpus.split("retain", 20))
     assert data["forget_tokens"].shape[0] == data["forget_idk_tokens"].shape[0] == n_f == 4
     assert data["retain_tokens"].shape[0] == n_r == 16
-    assert data["forget_ref_dist"].shape[:2] == (n_f, tf._config_of(params).context - 1)
+    assert data["forget_ref_dist"].shape[:2] == (n_f, tf.config_of(params).context - 1)
     # the uninformed answers are the IDK list, in turn
     first = corpus.tokenizer.decode(np.asarray(data["forget_idk_tokens"][1])[np.asarray(data["forget_idk_mask"][1]) > 0])
     assert first.startswith(IDK_ANSWERS[1])
-    # the reference's log-probability of each forget answer: the answer tokens only
-    lp, _ = tofu_lm.answer_log_probs(params, corpus.encode(corpus.split("forget", 20), length=tf._config_of(params).context))
+    # the reference's log-probability of each forget answer: the answer tokens only (and <end>),
+    # by hand from the model's next-token log-probabilities
+    enc = corpus.encode(corpus.split("forget", 20), length=tf.config_of(params).context)
+    logp = np.asarray(tf.next_token_log_probs(params, enc.tokens), np.float64)
+    per_token = np.take_along_axis(logp, enc.tokens[:, 1:, None], axis=-1)[..., 0]
+    lp = np.sum(per_token * (enc.answer_mask[:, 1:] > 0), axis=-1)
     np.testing.assert_allclose(np.asarray(data["forget_ref_logp"]), lp, rtol=1e-5, atol=1e-4)
 
 
 def test_engine_measures_equal_the_measures_taken_outside(small):
-    """:func:`tofu_metrics` + :func:`summarize` on one model give what :func:`tofu_lm.evaluate_set`
-    and :mod:`tofu_eval` give on the same questions."""
+    """:func:`scoring.tofu_metrics` + :func:`summarize` on one model give what
+    :func:`scoring.question_numbers` and :mod:`measures` give on the same questions."""
     corpus, params = small
-    sets = tofu_unlearn.eval_sets(corpus, 20, cap=None, greedy_cap=None, retain_split=50)
-    rec = tofu_unlearn.model_records(params, corpus, sets, params)
-    ev = {name: tofu_lm.evaluate_set(params, corpus, list(getattr(sets, name)))
-          for name in ("forget",) + tofu_unlearn.UTILITY_SETS}
-    np.testing.assert_allclose(rec["forget_truth_ratio"], ev["forget"]["truth_ratio"], rtol=1e-4)
-    np.testing.assert_allclose(rec["real_authors_p_perturbed"], ev["real_authors"]["p_perturbed"], rtol=1e-4)
+    sets = scoring.eval_sets(corpus, 20, cap=None, greedy_cap=None, retain_split=50)
+    rec = scoring.model_records(params, corpus, sets, params)
+    ev = {name: scoring.question_numbers(params, corpus, list(getattr(sets, name)))
+          for name in ("forget",) + measures.UTILITY_SETS}
+    np.testing.assert_allclose(measures.probability_numbers(rec["forget"])["truth_ratio"], ev["forget"]["truth_ratio"],
+                               rtol=1e-4)
+    np.testing.assert_allclose(measures.probability_numbers(rec["real_authors"])["p_perturbed"],
+                               ev["real_authors"]["p_perturbed"], rtol=1e-4)
     R_other = ev["forget"]["truth_ratio"][::-1] * 1.5  # any second sample
     s = tofu_unlearn.summarize(rec, corpus, sets, R_other)
-    assert float(s["forget_quality"]) == pytest.approx(float(tofu_eval.forget_quality(ev["forget"]["truth_ratio"], R_other)),
-                                                       rel=1e-3)
+    fq = measures.forget_quality(ev["forget"]["truth_ratio"], R_other)
+    assert float(s["forget_quality"]) == pytest.approx(float(fq), rel=1e-3)
     nine = {}
-    for name in tofu_unlearn.UTILITY_SETS:
-        m = tofu_lm.measures(ev[name], name)
+    for name in measures.UTILITY_SETS:
+        m = measures.set_scores(ev[name], name)
         nine.update({f"{name}/probability": m["probability"], f"{name}/rouge": m["rouge"],
                      f"{name}/truth_ratio": m["truth_ratio"]})
-    assert float(s["model_utility"]) == pytest.approx(float(tofu_eval.model_utility(nine)), rel=1e-4)
-    assert float(s["forget_right"]) == pytest.approx(float(np.mean(ev["forget"]["exact"])))
+    assert float(s["model_utility"]) == pytest.approx(float(measures.model_utility(nine)), rel=1e-4)
+    assert float(s["forget_right"]) == pytest.approx(float(np.mean(ev["forget"]["right"])))
     assert float(s["forget_valid"]) == pytest.approx(float(np.mean(ev["forget"]["valid"])))
     assert float(s["retain_degenerate"]) == pytest.approx(float(np.mean(ev["retain"]["degenerate"])))
     assert float(s["param_distance"]) == 0.0 and abs(float(s["forget_kl"])) < 1e-5
 
 
 def test_recipe_warms_up_then_decays_linearly():
-    opt = tofu_unlearn.unlearn_optimizer(4, 20, 0.0)
+    opt = warmup_decay_adamw(4, 20, weight_decay=0.0)
     params = {"w": jnp.zeros(3)}
     state = opt.init(params)
     state = state._replace(hyperparams={**state.hyperparams, "learning_rate": jnp.asarray(0.5)})
@@ -107,6 +115,16 @@ def test_recipe_warms_up_then_decays_linearly():
     want = [0.5 * min(t / 4, (20 - t) / 16) for t in range(20)]
     np.testing.assert_allclose(sizes, want, rtol=1e-4, atol=1e-7)
     assert isinstance(opt, optax.GradientTransformation)
+    # the training form: the same schedule with the peak fixed, nothing injected
+    fixed = warmup_decay_adamw(4, 20, weight_decay=0.0, learning_rate=0.5)
+    state, sizes = fixed.init(params), []
+    with jax.numpy_dtype_promotion("standard"):
+        for _ in range(20):
+            updates, state = fixed.update({"w": jnp.ones(3)}, state, params)
+            sizes.append(float(jnp.abs(updates["w"][0])))
+    np.testing.assert_allclose(sizes, want, rtol=1e-4, atol=1e-7)
+    # one object per setting, so the engine compiles once per shape
+    assert warmup_decay_adamw(4, 20, weight_decay=0.0) is opt
 
 
 def tiny_config():
@@ -129,30 +147,34 @@ def study(models):
     config = tiny_config()
     messages = []
     with jax.numpy_dtype_promotion("standard"):
-        arrays = crun.run_tofu_collapse(config, messages.append, models[2])  # the models saved there are reused
+        results = crun.run_study(config, messages.append, models[2])  # the models saved there are reused
     assert not any("epoch" in m for m in messages)
-    return config, arrays, messages
+    return config, results, messages
 
 
-def test_study_arrays(study):
+def test_study_results(study):
     config, a, messages = study
-    assert REGISTRY["tofu_mini"].run is crun.run_tofu_collapse
+    exp = experiments()["tofu_mini"]
+    assert exp.function("run") is crun.run_study and exp.function("claims") is cclaims.tofu_collapse_claims
     S, C = 2, len(config["methods"])
-    assert list(a["s10_methods"]) == config["methods"] and "s50_methods" not in a
+    s10 = a["splits"]["10"]
+    assert list(s10["methods"]) == config["methods"] and set(a["splits"]) == {"10"}
     # 2 forget questions at 10% (1 author x 2 relations), batch 2: 1 step an epoch, 3 epochs
-    assert int(a["s10_epoch_steps"]) == 1 and list(a["s10_steps"]) == [0, 1, 2, 3]
-    assert a["s10_forget_quality"].shape == (S, C, 4)
+    assert int(s10["epoch_steps"]) == 1 and list(s10["steps"]) == [0, 1, 2, 3]
+    assert s10["forget_quality"].shape == (S, C, 4) and set(tofu_unlearn.SUMMARY) <= set(s10)
     # step 0 is the full model, measured inside the engine and outside it
     for k in ("forget_quality", "model_utility", "forget_truth_ratio", "retain_rouge"):
-        np.testing.assert_allclose(a[f"s10_{k}"][:, :, 0], float(a[f"s10_full_{k}"]), rtol=1e-4, err_msg=k)
-    assert float(a["s10_retrained_forget_quality"]) == 1.0
+        np.testing.assert_allclose(s10[k][:, :, 0], float(s10["full"][k]), rtol=1e-4, err_msg=k)
+    assert float(s10["retrained"]["forget_quality"]) == 1.0
     # the learning rate warms up from 0 at the first step (as in transformers' linear schedule)
-    assert np.all(a["s10_param_distance"][:, :, 1] == 0) and np.all(a["s10_param_distance"][:, :, 2:] > 0)
-    assert a["guide_forget_quality"].shape == (S, 2, 1, len(a["guide_steps"]))
-    assert a["weights_model_utility"].shape == (S, 3, len(a["guide_steps"]))
+    assert np.all(s10["param_distance"][:, :, 1] == 0) and np.all(s10["param_distance"][:, :, 2:] > 0)
+    g = a["guidance"]
+    assert g["grid"]["forget_quality"].shape == (S, 2, 1, len(g["steps"]))
+    assert g["by_weight"]["model_utility"].shape == (S, 3, len(g["steps"]))
     # the retain weight 0 setting is NPO alone: with the same beta and seed it is a different run from weight 1
-    assert not np.allclose(a["weights_param_distance"][:, 0, -1], a["weights_param_distance"][:, 1, -1])
-    assert a["long_param_distance"].shape == (3, len(a["long_steps"]))
+    assert not np.allclose(g["by_weight"]["param_distance"][:, 0, -1], g["by_weight"]["param_distance"][:, 1, -1])
+    assert a["long"]["param_distance"].shape == (3, len(a["long"]["steps"]))
+    assert not any("fit" in k for k in a["long"])  # the laws are fitted by the claims and figures, not stored
     assert any(m.startswith("10% split:") for m in messages) and messages[-1].startswith("done:")
 
 
@@ -165,7 +187,7 @@ def test_study_claims_and_table(study):
     assert claims["tofu_mini.ga_linear_npo_log"].kind == "extension"
     assert all(c.verdict in ("pass", "fail", "inconclusive") for c in claims.values())
     # the collapse claim reads GA's final utility against the full model's
-    ga = a["s10_model_utility"][:, config["methods"].index("GA"), -1]
+    ga = a["splits"]["10"]["model_utility"][:, config["methods"].index("GA"), -1]
     np.testing.assert_allclose(claims["tofu_mini.ga_collapses"].values["ga_utility"], ga)
     table = cclaims.answers_table(config, a)["Answers after unlearning"]
     # 2 forget questions; the retain set is the questions of the one author kept at every split up to 90%
@@ -188,5 +210,5 @@ def test_bad_configs_are_refused_before_any_work(change, match, tmp_path):
     config = tiny_config()
     change(config)
     with pytest.raises(ValueError, match=match):
-        crun.run_tofu_collapse(config, folder=tmp_path)
+        crun.run_study(config, folder=tmp_path)
     assert not any(tmp_path.iterdir())  # nothing trained, nothing written

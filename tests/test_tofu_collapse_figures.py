@@ -1,4 +1,4 @@
-"""The ``tofu_collapse`` figures on small hand-built arrays (no training, no result files)."""
+"""The ``tofu_mini`` study's figures on small hand-built results (no training, no result files)."""
 
 import matplotlib
 
@@ -10,9 +10,9 @@ import pytest  # noqa: E402
 from matplotlib.colors import same_color  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from figures import tofu_collapse as tc  # noqa: E402
 from figures.style import method_color  # noqa: E402
-from synthetic.experiments.tofu_collapse.config import tofu_collapse_config  # noqa: E402
+from synthetic.worlds.tofu_mini import figures as tc  # noqa: E402
+from synthetic.worlds.tofu_mini.config import tofu_collapse_config  # noqa: E402
 
 SMALL = ("GA", "NPO", "NPO+RT")
 LARGE = ("GA+RT", "NPO+RT")
@@ -26,47 +26,43 @@ def _close_figures():
     plt.close("all")
 
 
-def split_arrays(p, methods, rng):
-    """One split's arrays: utility falls with the step, forget quality rises then falls."""
+def split_results(methods, rng):
+    """One split's results: utility falls with the step, forget quality rises then falls."""
     c_n = len(methods)
-    out = {f"s{p}_methods": np.array(methods), f"s{p}_steps": np.arange(E) * 2, f"s{p}_epoch_steps": np.asarray(2),
-           f"s{p}_n_forget": np.asarray(p), f"s{p}_diverged_step": -np.ones((S, c_n), np.int32)}
+    out = {"methods": np.array(methods), "steps": np.arange(E) * 2, "epoch_steps": np.asarray(2),
+           "diverged_step": -np.ones((S, c_n), np.int32)}
     t = np.arange(E) / (E - 1)
-    out[f"s{p}_model_utility"] = 0.7 - 0.3 * t * (1 + np.arange(c_n))[None, :, None] * np.ones((S, 1, 1)) / c_n
-    out[f"s{p}_forget_quality"] = 10.0 ** -(1 + 20 * (t - 0.5) ** 2) * (1 + 0.1 * rng.random((S, c_n, E)))
+    out["model_utility"] = 0.7 - 0.3 * t * (1 + np.arange(c_n))[None, :, None] * np.ones((S, 1, 1)) / c_n
+    out["forget_quality"] = 10.0 ** -(1 + 20 * (t - 0.5) ** 2) * (1 + 0.1 * rng.random((S, c_n, E)))
     for k in SUMMARY[2:]:
-        out[f"s{p}_{k}"] = t * (1 + rng.random((S, c_n, E)))
+        out[k] = t * (1 + rng.random((S, c_n, E)))
+    out["full"], out["retrained"] = {}, {}
     for k, full, retr in (("forget_quality", 0.01, 1.0), ("model_utility", 0.7, 0.68), ("forget_kl", 0.0, 3.0),
                           ("forget_nll", 0.1, 4.0), ("param_distance", 0.0, 10.0)):
-        out[f"s{p}_full_{k}"], out[f"s{p}_retrained_{k}"] = np.asarray(full), np.asarray(retr)
+        out["full"][k], out["retrained"][k] = np.asarray(full), np.asarray(retr)
     return out
 
 
-def tofu_arrays(splits=(1, 10, 50, 90), guide=True, long=True):
+def tofu_results(splits=(1, 10, 50, 90), guide=True, long=True):
+    """Results shaped as :func:`synthetic.worlds.tofu_mini.study.run_study`'s."""
     rng = np.random.default_rng(0)
-    a = {}
+    a = {"splits": {}}
     for p in splits:
-        a.update(split_arrays(p, SMALL if p <= 10 else LARGE, rng))
+        a["splits"][str(p)] = {**split_results(SMALL if p <= 10 else LARGE, rng), "n_forget": np.asarray(p)}
     if guide:
         betas, lrs, weights = np.array([0.1, 1.0]), np.array([1e-3, 3e-3, 1e-2]), np.array([0.0, 1.0, 2.0])
-        a.update(guide_betas=betas, guide_learning_rates=lrs, guide_steps=np.arange(E) * 2, weights=weights,
-                 guide_method=np.array("NPO+RT"), s10_full_model_utility=np.asarray(0.7))
         fq = np.broadcast_to(np.linspace(0.01, 0.5, E), (S, 2, 3, E)).copy()
         mu = np.full((S, 2, 3, E), 0.65)
         mu[..., 2, -1] = 0.2  # the largest learning rate collapses at both betas: 4 cells of 6 avoid collapse
-        a.update(guide_forget_quality=fq, guide_model_utility=mu)
-        a.update(weights_forget_quality=fq[:, 0], weights_model_utility=mu[:, 0])
+        a["guidance"] = {"method": np.array("NPO+RT"), "betas": betas, "learning_rates": lrs, "steps": np.arange(E) * 2,
+                         "weights": weights, "grid": {"forget_quality": fq, "model_utility": mu},
+                         "by_weight": {"forget_quality": fq[:, 0], "model_utility": mu[:, 0]}}
     if long:
         t = np.array([0, 1, 2, 5, 10, 20, 50, 100])
         dist = np.stack([0.1 * t, 1 + np.log1p(t), 0.5 + 0.1 * np.log1p(t)]).astype(np.float32)
-        nll = 3 * dist
-        a.update(long_labels=np.array(["GA", "NPO beta=0.1", "NPO beta=1"]), long_betas=np.array([np.nan, 0.1, 1.0]),
-                 long_steps=t, long_param_distance=dist, long_forget_nll_seq=nll, long_diverged_step=-np.ones(3, np.int32),
-                 long_fit_t_min=np.asarray(5.0))
-        for name, y in (("param_distance", dist), ("forget_nll_seq", nll)):
-            a[f"long_fit_{name}_linear"] = np.array([[0.0, 0.1, 0.9]] * 3)
-            a[f"long_fit_{name}_log"] = np.array([[1.0, 1.0, 0.95]] * 3)
-            a[f"long_fit_{name}_power"] = np.array([[0.0, 0.5, 0.9]] * 3)
+        a["long"] = {"labels": np.array(["GA", "NPO beta=0.1", "NPO beta=1"]), "betas": np.array([np.nan, 0.1, 1.0]),
+                     "steps": t, "param_distance": dist, "forget_nll_seq": 3 * dist,
+                     "diverged_step": -np.ones(3, np.int32)}
     return a
 
 
@@ -79,7 +75,7 @@ def panels(fig):
 
 
 def test_all_figures_names_and_panels():
-    figs = tc.all_figures(CONFIG, tofu_arrays())
+    figs = tc.all_figures(CONFIG, tofu_results())
     assert list(figs) == ["tofu_fig5", "tofu_fig8", "tofu_trajectories", "tofu_guidance", "tofu_divergence"]
     expected = {"tofu_fig5": 2, "tofu_fig8": 2, "tofu_trajectories": 3, "tofu_guidance": 3, "tofu_divergence": 6}
     for name, n in expected.items():
@@ -89,15 +85,15 @@ def test_all_figures_names_and_panels():
 
 
 def test_figures_with_missing_arrays_are_left_out():
-    figs = tc.all_figures(CONFIG, tofu_arrays(splits=(50,), guide=False, long=False))
+    figs = tc.all_figures(CONFIG, tofu_results(splits=(50,), guide=False, long=False))
     assert list(figs) == ["tofu_fig8", "tofu_trajectories"]
     assert len(panels(figs["tofu_fig8"])) == 1
     with pytest.raises(ValueError, match="none of the splits"):
-        tc.fig5(CONFIG, tofu_arrays(splits=(50,), guide=False, long=False))
+        tc.fig5(CONFIG, tofu_results(splits=(50,), guide=False, long=False))
 
 
 def test_peak_point_is_each_seeds_first_argmax():
-    a = tofu_arrays(splits=(1,), guide=False, long=False)
+    a = tofu_results(splits=(1,), guide=False, long=False)
     c = SMALL.index("NPO")
     fq = np.full((S, E), 1e-3)
     fq[0, [1, 3]] = 0.2  # a tie: the first one counts
@@ -105,7 +101,7 @@ def test_peak_point_is_each_seeds_first_argmax():
     fq[2, 0], fq[2, 2] = 1e-30, 0.02  # below the floor elsewhere, peak at 2
     fq[2, 3] = np.nan  # a diverged evaluation never wins
     mu = np.tile(np.linspace(0.7, 0.3, E), (S, 1)) + np.array([[0.0], [0.01], [0.02]])
-    a["s1_forget_quality"][:, c], a["s1_model_utility"][:, c] = fq, mu
+    a["splits"]["1"]["forget_quality"][:, c], a["splits"]["1"]["model_utility"][:, c] = fq, mu
     index, peak_fq, peak_mu = tc.peak_points(fq, mu)
     np.testing.assert_array_equal(index, [1, 4, 2])
     np.testing.assert_allclose(peak_fq, [0.2, 0.5, 0.02])
@@ -136,7 +132,7 @@ def test_peak_points_all_nan_seed():
 
 
 def test_guidance_outlines_the_settings_that_avoid_collapse():
-    fig = tc.guidance(CONFIG, tofu_arrays(splits=(10,), long=False))
+    fig = tc.guidance(CONFIG, tofu_results(splits=(10,), long=False))
     ax_fq, ax_mu, ax_w = panels(fig)
     for ax in (ax_fq, ax_mu):
         outlines = [p for p in ax.patches if isinstance(p, Rectangle)]
@@ -149,10 +145,10 @@ def test_guidance_outlines_the_settings_that_avoid_collapse():
 
 
 def test_trajectories_axes_in_epochs_with_reference_lines():
-    a = tofu_arrays(splits=(10,), guide=False, long=False)
+    a = tofu_results(splits=(10,), guide=False, long=False)
     ax_fq, ax_mu, ax_kl = panels(tc.trajectories(CONFIG, a, split=10))
     (ga,) = [line for line in ax_mu.get_lines() if line.get_label() == "GA"]
     np.testing.assert_allclose(ga.get_xdata(), np.arange(E))  # steps 0, 2, ... over 2 steps an epoch
-    np.testing.assert_allclose(ga.get_ydata(), a["s10_model_utility"][:, 0].mean(axis=0))
+    np.testing.assert_allclose(ga.get_ydata(), a["splits"]["10"]["model_utility"][:, 0].mean(axis=0))
     assert any(np.allclose(line.get_ydata(), 0.68) for line in ax_mu.get_lines())  # the retrained model's utility
     assert ax_fq.get_yscale() == "log" and ax_kl.get_yscale() == "log"

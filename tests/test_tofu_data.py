@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from synthetic.data import tofu
+from synthetic.worlds.tofu_mini import data as tofu
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,11 @@
-"""TOFU's evaluation measures (synthetic/tofu_eval.py) against numbers worked out by hand."""
+"""TOFU's evaluation measures (synthetic/worlds/tofu_mini/measures.py) against numbers worked out by hand."""
 
 import math
 
 import numpy as np
 import pytest
 
-from synthetic import tofu_eval as te
+from synthetic.worlds.tofu_mini import measures as te
 
 # --- normalised probability ----------------------------------------------------------------------
 
@@ -228,14 +228,46 @@ END = 0
 
 def test_valid_answer_share_by_hand():
     answers = [
-        [5, 6, END, 9, 9],   # cut at the end token -> (5, 6): valid
-        [7, END],            # (7,): not among {(5, 6), (8,)}
-        [8],                 # no end token, taken whole -> (8,): valid
-        [END, 5, 6],         # empty answer (): not valid
+        [5, 6, END, 9, 9],   # cut at the end token -> (5, 6): names a valid value
+        [7, END],            # (7,): names none of {(5, 6), (8,)}
+        [8],                 # no end token: degenerate, so not valid though it names (8,)
+        [END, 5, 6],         # empty answer (): degenerate, and the value is after the end token
     ]
     valid = [{(5, 6), (8,)}] * 4
-    # 2 valid of 4 -> 0.5
-    assert te.valid_answer_share(answers, valid, end_token=END) == 0.5
+    # 1 valid of 4 -> 0.25
+    assert te.valid_answer_share(answers, valid, end_token=END) == 0.25
+
+
+BORN, IN, ARDENIA, NEW, VALE = 10, 11, 12, 13, 14
+
+
+def test_an_answer_naming_a_value_in_more_words_is_valid():
+    values = {(ARDENIA,), (NEW, VALE)}  # a one-token and a two-token value of the relation
+    valid = [
+        [BORN, IN, ARDENIA, END],             # "born in ardenia": names ardenia
+        [BORN, IN, NEW, VALE, END],           # a two-token value as a contiguous run
+        [ARDENIA, END],                       # the value alone
+    ]
+    invalid = [
+        [BORN, IN, ARDENIA],                  # no end token: degenerate
+        [BORN, ARDENIA, ARDENIA, ARDENIA, END],  # a token 3x in a row: degenerate
+        [BORN, NEW, IN, VALE, END],           # both tokens of "new vale", but not in a run
+        [BORN, IN, END, ARDENIA],             # the value after the end token
+        [BORN, IN, NEW, END],                 # part of a value only
+    ]
+    for answer in valid:
+        assert te.is_valid_answer(answer, values, END), answer
+    for answer in invalid:
+        assert not te.is_valid_answer(answer, values, END), answer
+    answers = valid + invalid
+    # 3 valid of 8 -> 0.375
+    assert te.valid_answer_share(answers, [values] * len(answers), end_token=END) == 0.375
+    # the per-answer numbers every experiment reads say the same, on answers as the decoder cuts
+    # them (up to and including the first end token, which answer_numbers expects)
+    cut = [tuple(a[: a.index(END) + 1]) if END in a else tuple(a) for a in answers]
+    got = te.answer_numbers(cut, [[(BORN, IN, ARDENIA)]] * len(answers), [values] * len(answers), END)
+    np.testing.assert_array_equal(got["valid"], [True] * 3 + [False] * 5)
+    assert te.names_a_value((BORN, IN, NEW, VALE), values) and not te.names_a_value((BORN, NEW, IN, VALE), values)
 
 
 def test_degenerate_by_hand():
@@ -264,6 +296,77 @@ def test_shares_reject():
         te.degenerate_share([[5, END]], END, min_repeat=1)
     with pytest.raises(ValueError, match=r"answers\[1\]"):
         te.degenerate_share([[5, END], [1.5, 2.5]], END)
+
+
+# --- one definition: from a model's records to the measures -------------------------------------
+
+
+def test_probability_numbers_exponentiate_the_clipped_logs():
+    logs = {"log_p_answer": np.array([np.log(0.5), -800.0, 1e-7], np.float32),   # 1e-7: float32 rounding above 0
+            "log_p_paraphrase": np.array([np.log(0.25)] * 3, np.float32),
+            "log_p_perturbed": np.log(np.array([[0.1, 0.4]] * 3, np.float32)),
+            "log_truth_ratio": np.array([np.log(0.4), 800.0, -800.0], np.float32)}
+    got = te.probability_numbers(logs)
+    assert all(v.dtype == np.float64 for v in got.values())
+    # exp of each log, clipped to [-700, 0] (probabilities) and [-700, 700] (truth ratios)
+    np.testing.assert_allclose(got["p_answer"], [0.5, np.exp(-700.0), 1.0], rtol=1e-7)
+    np.testing.assert_allclose(got["p_paraphrase"], [0.25] * 3, rtol=1e-7)
+    np.testing.assert_allclose(got["p_perturbed"], [[0.1, 0.4]] * 3, rtol=1e-6)
+    np.testing.assert_allclose(got["truth_ratio"], [0.4, np.exp(700.0), np.exp(-700.0)], rtol=1e-6)
+    assert te.LOG_FLOOR == -700.0 and np.all(np.isfinite(got["truth_ratio"])) and np.all(got["p_answer"] > 0)
+    # the truth ratio alone (the engine's forget records at a retrained model's evaluation)
+    assert set(te.probability_numbers({"log_truth_ratio": [0.0]})) == {"truth_ratio"}
+
+
+def test_answer_numbers_by_hand():
+    wordings = [[(5, 6, 7), (8, 7)]] * 4             # two correct wordings of one answer
+    values = [{(7,)}] * 4
+    answers = [(5, 6, 7, END), (8, 7, END), (5, 9, END), (5, 5, 5, END)]
+    got = te.answer_numbers(answers, wordings, values, END)
+    # rouge against the closest wording: 3/3; 2/2; LCS((5,9), (5,6,7)) = 1 -> 1/3 (vs 0/2); (5,5,5) -> 1/3
+    np.testing.assert_allclose(got["rouge"], [1.0, 1.0, 1 / 3, 1 / 3], rtol=1e-15)
+    np.testing.assert_array_equal(got["right"], [True, True, False, False])   # one of the wordings, exactly
+    np.testing.assert_array_equal(got["valid"], [True, True, False, False])   # names 7, not degenerate
+    np.testing.assert_array_equal(got["degenerate"], [False, False, False, True])
+    # an empty answer: ROUGE 0, degenerate
+    empty = te.answer_numbers([(END,)], wordings[:1], values[:1], END)
+    assert empty["rouge"][0] == 0.0 and empty["degenerate"][0] and not empty["valid"][0]
+
+
+def _numbers_by_set():
+    """Per-question numbers of the three utility sets, small enough to score by hand."""
+    return {
+        "retain": {"p_answer": np.array([0.5, 0.3]), "p_perturbed": np.array([[0.1], [0.2]]),
+                   "rouge": np.array([1.0, 0.5]), "truth_ratio": np.array([0.5, 2.0])},
+        "real_authors": {"p_answer": np.array([0.6]), "p_perturbed": np.array([[0.2, 0.2]]),
+                         "rouge": np.array([0.8]), "truth_ratio": np.array([0.5])},
+        "world_facts": {"p_answer": np.array([0.5, 0.5]), "p_perturbed": np.array([[0.25, 0.25], [0.5, 0.5]]),
+                        "rouge": np.array([1.0, 0.0]), "truth_ratio": np.array([0.2, 0.6])},
+    }
+
+
+def test_set_scores_by_hand():
+    n = _numbers_by_set()
+    # retain: mean p~ (0.5 + 0.3) / 2 = 0.4 (perturbed unused); mean ROUGE 0.75; mean(max(0, 1 - R)) = (0.5 + 0) / 2
+    assert te.set_scores(n["retain"], "retain") == pytest.approx(
+        {"probability": 0.4, "rouge": 0.75, "truth_ratio": 0.25}, rel=1e-15)
+    # world facts: mean(0.5 / (0.5 + 0.5), 0.5 / (0.5 + 1.0)) = (1/2 + 1/3) / 2 = 5/12; ROUGE 0.5; (0.8 + 0.4) / 2
+    assert te.set_scores(n["world_facts"], "world_facts") == pytest.approx(
+        {"probability": 5 / 12, "rouge": 0.5, "truth_ratio": 0.6}, rel=1e-15)
+    # forget: mean(min(R, 1/R))
+    assert te.set_scores(n["retain"], "forget")["truth_ratio"] == pytest.approx(0.5, rel=1e-15)
+
+
+def test_utility_is_model_utility_of_the_set_scores():
+    n = _numbers_by_set()
+    nine = {f"{s}/{k}": v for s in te.UTILITY_SETS for k, v in te.set_scores(n[s], s).items()}
+    assert set(nine) == set(te.UTILITY_KEYS)
+    assert te.utility(n) == te.model_utility(nine)
+    # and the harmonic mean of the nine numbers worked out above
+    by_hand = [0.4, 0.75, 0.25, 0.6, 0.8, 0.5, 5 / 12, 0.5, 0.6]
+    assert te.utility(n) == pytest.approx(9 / sum(1 / v for v in by_hand), rel=1e-14)
+    # the forget set, if present, does not enter
+    assert te.utility({**n, "forget": n["retain"]}) == te.utility(n)
 
 
 def test_public_names():

@@ -17,10 +17,10 @@ from matplotlib import animation
 from matplotlib.figure import Figure
 from PIL import Image
 
-import paper_repro
-from figures import tutorial as tutorial_figures
-from synthetic.experiments import REGISTRY
-from synthetic.experiments.tutorial import claims, config, run
+from figures.files import save_figure
+from synthetic.registry import experiments
+from synthetic.worlds.tutorial import claims, config, run
+from synthetic.worlds.tutorial import figures as tutorial_figures
 from tutorial_page import LM_SECTION, PAGE, page_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def page(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def experiment(page):
-    """The ``tutorial`` experiment's arrays, its transformer step replaced by a stand-in of the
+    """The ``tutorial`` experiment's results, its transformer step replaced by a stand-in of the
     same shapes (the real one is checked in ``test_tutorial_lm.py``; here the composition,
     claims and figures are)."""
     stand_in = {
@@ -88,7 +88,7 @@ def test_theorem2_table(page):
 
 
 def test_figure4_in_one_call(page):
-    verdicts = {c.id: c.verdict for c in page["fig4"].claims(page["config"], page["arrays"])}
+    verdicts = {c.id: c.verdict for c in page["fig4"].function("claims")(page["config"], page["results"])}
     assert len(verdicts) == 6 and set(verdicts.values()) == {"pass"}
     assert isinstance(page["fig"], Figure)
 
@@ -106,10 +106,10 @@ def test_the_exercises(page):
 
 def test_the_experiment_is_the_page(page, experiment):
     a = experiment
-    assert np.array_equal(a["race_theta"], page["packaged"]["theta"])
-    assert np.allclose(a["curves_npo"], page["L_npo"], rtol=1e-6)   # the page in float32, the experiment float64
-    assert np.array_equal(a["thm2_measured"], page["sim"]["hit_step"])
-    assert np.array_equal(a["fig4_alpha1_forget_distance"], page["arrays"]["alpha1_forget_distance"])
+    assert np.array_equal(a["race"]["theta"], page["packaged"]["theta"])
+    assert np.allclose(a["curves"]["npo"], page["L_npo"], rtol=1e-6)   # the page in float32, the experiment float64
+    assert np.array_equal(a["thm2"]["measured"], page["sim"]["hit_step"])
+    assert np.array_equal(a["fig4"]["alpha1"]["forget_distance"], page["results"]["alpha1"]["forget_distance"])
     verdicts = {c.id: c.verdict for c in claims.tutorial_claims(config.tutorial_config(), a)}
     assert verdicts == {"tutorial.ga_rate": "pass", "tutorial.crossing_times": "pass"}
     table = claims.answers_table(config.tutorial_config(), a)
@@ -117,8 +117,9 @@ def test_the_experiment_is_the_page(page, experiment):
 
 
 def test_a_wrong_prediction_fails_the_claims(experiment):
-    broken = {**experiment, "race_predicted_ga_rate": experiment["race_predicted_ga_rate"] * 1.01,
-              "thm2_measured": np.where(experiment["thm2_measured"] > 300, experiment["thm2_measured"] * 2, -1)}
+    race, thm2 = experiment["race"], experiment["thm2"]
+    broken = {**experiment, "race": {**race, "predicted_ga_rate": race["predicted_ga_rate"] * 1.01},
+              "thm2": {**thm2, "measured": np.where(thm2["measured"] > 300, thm2["measured"] * 2, -1)}}
     verdicts = [c.verdict for c in claims.tutorial_claims(config.tutorial_config(), broken)]
     assert verdicts == ["fail", "fail"]
 
@@ -136,20 +137,21 @@ def test_every_figure_and_the_animation_are_drawn_and_saved(experiment, tmp_path
         del anim
         gc.collect()
     assert all(isinstance(f, Figure) for f in drawn.values())
-    # paper_repro writes an animation as a GIF, atomically like every result; here a
+    # paper_repro writes an animation as a GIF (figures.files), atomically like every result; here a
     # two-frame one, to keep the test short
     fig = Figure()
     ax = fig.subplots()
     small = animation.FuncAnimation(fig, lambda k: ax.plot([0, k]), frames=2, interval=200)
-    (path,) = paper_repro._save_figure(small, tmp_path, "small")
+    (path,) = save_figure(small, tmp_path, "small")
     with Image.open(path) as gif:
         assert path == tmp_path / "small.gif" and gif.n_frames == 2 and gif.info["duration"] == 200
     assert sorted(p.name for p in tmp_path.iterdir()) == ["small.gif"]
 
 
 def test_the_experiment_is_registered_small_and_documented():
-    exp = REGISTRY["tutorial"]
-    assert list(REGISTRY)[-1] == "tutorial" and exp.reference_seconds <= 30
+    exp = experiments()["tutorial"]
+    assert list(experiments())[-1] == "tutorial" and exp.reference_seconds <= 30
+    assert exp.function("run") is run.run_tutorial and exp.function("claims") is claims.tutorial_claims
     assert exp.config(True) == exp.config(False)
     # every figure the page shows is one the experiment writes, and is committed beside the page
     shown = set(re.findall(r"\]\((tutorial_[a-z0-9_]+\.(?:png|gif))\)", PAGE.read_text()))

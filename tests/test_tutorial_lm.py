@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from figures import tutorial as tutorial_figures
-from synthetic.experiments.tutorial import claims, config
+from synthetic.worlds.tutorial import claims, config
+from synthetic.worlds.tutorial import figures as tutorial_figures
 from tutorial_page import LM_SECTION, PAGE, page_blocks
 
 
@@ -48,7 +48,7 @@ def test_the_answers(page):
     # NPO+RT's answers no longer name the truth, and do not repeat themselves
     assert not any(t.split()[-2] in a for t, a in zip(lm["truths"], lm["answers"][3]))
     assert all(_top_share(a) <= 0.5 for a in lm["answers"][3] if len(a.split()) > 2)
-    table = next(iter(claims.answers_table(config.tutorial_config(), {f"lm_{k}": v for k, v in lm.items()}).values()))
+    table = next(iter(claims.answers_table(config.tutorial_config(), {"lm": lm}).values()))
     assert table.count("\n| ") == 1 + len(lm["questions"]) and "NPO+RT beta=0.1" in table
 
 

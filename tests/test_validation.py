@@ -13,17 +13,17 @@ import re
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
-import synthetic.pipeline as pipeline
 from synthetic import engine
-from synthetic.data import markov
-from synthetic.data.forget_sets import make_forget_set
 from synthetic.engine import Provider, Providers, Schedule, fit_reference_and_retrained
-from synthetic.experiments.thm2 import run as thm2
 from synthetic.models import logistic, transformer
-from synthetic.pipeline import unlearn_binary
+from synthetic.optim import SGD
+from synthetic.worlds.markov import data as markov
+from synthetic.worlds.section4 import pipeline
+from synthetic.worlds.section4.pipeline import unlearn_binary
+from synthetic.worlds.thm2 import run as thm2
+from synthetic.worlds.thm2.data import make_forget_set
 from theory import objectives as obj
 from theory import theorem2 as t2
 from theory.methods import Method, get_method, method_loss, stack_methods
@@ -33,7 +33,6 @@ X = jnp.asarray([[1.0, 0.0], [2.0, 1.0], [0.5, -1.0], [1.0, 1.0]], F32)
 Y = jnp.asarray([0, 1, 1, 0], jnp.int32)
 ONES = jnp.ones(4, F32)
 THETA = jnp.zeros(2, F32)
-SGD = optax.inject_hyperparams(optax.sgd)(learning_rate=1.0)
 INPUTS = {"forget_logp": jnp.asarray([-1.0, -2.0], F32), "forget_ref_logp": jnp.asarray([-0.5, -1.5], F32)}
 
 _XS = np.asarray([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])

@@ -7,10 +7,12 @@
   method's loss from parameters and a batch.
 * :func:`fit_logistic`, :func:`fit_reference_and_retrained` and :func:`train` (``fit.py``):
   training from scratch, convex (gradient descent or Newton) or by minibatches with optax.
+* :func:`param_distance` (``params.py``): ``||theta - theta_ref||`` over a parameter pytree.
 """
 
 from synthetic.engine.fit import FitResult, fit_logistic, fit_reference_and_retrained, train
 from synthetic.engine.inputs import Provider, Providers
+from synthetic.engine.params import param_distance
 from synthetic.engine.loop import RESERVED, Minibatches, Tracker, all_finite, keep_finite, minibatches, run_mesh, sharded_map, unlearn
 from synthetic.engine.schedule import Schedule, log_spaced_steps
 
@@ -32,4 +34,5 @@ __all__ = [
     "RESERVED",
     "Schedule",
     "log_spaced_steps",
+    "param_distance",
 ]

@@ -298,6 +298,63 @@ def _float_dtype(params):
     return jnp.result_type(*dtypes)
 
 
+def _checked(providers, methods, optimizer, params, data, schedule, metrics, context, hyperparams, batches, seeds,
+             per_seed, track):
+    """Every argument of :func:`unlearn` checked before any work: ``(methods, their stack (active
+    components), the inputs they need, the schedule, the seeds, the hyperparameters as arrays)``."""
+    if not isinstance(providers, Providers):
+        raise ValueError(f"providers must be a synthetic.engine.Providers, got {type(providers).__name__}")
+    methods = as_methods(methods)
+    stacked = stack_methods(methods).active()
+    need = providers.check(stacked.needs)
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise ValueError(f"optimizer must be an optax.GradientTransformation, got {type(optimizer).__name__}")
+    if not isinstance(schedule, Schedule):
+        schedule = Schedule(tuple(schedule))
+    if not callable(metrics):
+        raise ValueError(f"metrics must be a function (params, method, context) -> dict, got {type(metrics).__name__}")
+    if batches is not None and not callable(batches):
+        raise ValueError(f"batches must be a function (key, data) -> batch or None, got {type(batches).__name__}")
+    if track is not None and not isinstance(track, Tracker):
+        raise ValueError(f"track must be a Tracker or None, got {type(track).__name__}")
+    unknown = sorted(set(per_seed) - set(PER_SEED))
+    if unknown:
+        raise ValueError(f"per_seed may name {PER_SEED}, got {unknown}")
+    seed_list = list(range(check_int(seeds, "seeds"))) if isinstance(seeds, (int, np.integer)) else list(seeds)
+    if not seed_list or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 0 for s in seed_list):
+        raise ValueError(f"seeds must be a positive count or a non-empty list of integers >= 0, got {seeds!r}")
+    n_seeds, n_settings = len(seed_list), len(methods)
+    for name in per_seed:
+        leaves = jax.tree.leaves({"params": params, "data": data, "context": context}[name])
+        bad = [np.shape(a) for a in leaves if np.ndim(a) < 1 or np.shape(a)[0] != n_seeds]
+        if bad:
+            raise ValueError(f"{name} is per seed, so every array must have a leading axis of {n_seeds} seeds; got {bad[:3]}")
+
+    _float_dtype(jax.tree.map(lambda a: a[0], params) if "params" in per_seed else params)
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        if jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.inexact) and not bool(jnp.all(jnp.isfinite(leaf))):
+            raise ValueError(f"params must be finite (the starting point of every run), got non-finite entries in "
+                             f"params{jax.tree_util.keystr(path)}")
+    hyper = {}
+    for name, values in (hyperparams or {}).items():
+        values = as_float_vector(values, f"hyperparams[{name!r}]", n_settings, per="method")
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"hyperparams[{name!r}] must be finite, got {values.tolist()}")
+        hyper[name] = values
+    if "learning_rate" in hyper and not np.all(hyper["learning_rate"] > 0):
+        raise ValueError(f"learning rates must be > 0, got {hyper['learning_rate'].tolist()}")
+    if hyper:
+        # shapes only: nothing is computed or compiled
+        probe = jax.eval_shape(optimizer.init, params if "params" not in per_seed else jax.tree.map(lambda a: a[0], params))
+        injected = getattr(probe, "hyperparams", None)
+        if not isinstance(injected, dict) or not set(hyper) <= set(injected):
+            have = sorted(injected) if isinstance(injected, dict) else "none"
+            raise ValueError(f"hyperparams {sorted(hyper)} must be injected hyperparameters of the optimizer "
+                             f"(build it with optax.inject_hyperparams; it injects {have})")
+
+    return methods, stacked, need, schedule, seed_list, hyper
+
+
 def unlearn(
     providers: Providers,
     methods: Sequence[Method],
@@ -329,7 +386,8 @@ def unlearn(
       data: dict of arrays: the full batch, or what ``batches`` samples from.
       schedule: the record steps (:class:`~synthetic.engine.schedule.Schedule`, or a list).
       metrics: ``(params, method, context) -> {name: scalar or array}``, recorded at every
-        step of ``schedule`` (step 0 is ``params`` itself).
+        step of ``schedule`` (step 0 is ``params`` itself); a value may also be a mapping of
+        such (e.g. one per evaluation set), returned with the same nesting.
       context: anything the metrics (and tracker) read: evaluation sets, reference values.
       hyperparams: name -> ``C`` values, set in the optimizer's injected hyperparameters.
       batches: ``(key, data) -> batch``, e.g. :func:`minibatches`; ``None`` means full batch.
@@ -353,55 +411,11 @@ def unlearn(
       ValueError: for a bad argument (non-finite starting parameters included), or a method
         needing an input the providers lack.
     """
-    if not isinstance(providers, Providers):
-        raise ValueError(f"providers must be a synthetic.engine.Providers, got {type(providers).__name__}")
-    methods = as_methods(methods)
-    stacked = stack_methods(methods).active()
-    need = providers.check(stacked.needs)
-    if not isinstance(optimizer, optax.GradientTransformation):
-        raise ValueError(f"optimizer must be an optax.GradientTransformation, got {type(optimizer).__name__}")
-    if not isinstance(schedule, Schedule):
-        schedule = Schedule(tuple(schedule))
-    if not callable(metrics):
-        raise ValueError(f"metrics must be a function (params, method, context) -> dict, got {type(metrics).__name__}")
-    if batches is not None and not callable(batches):
-        raise ValueError(f"batches must be a function (key, data) -> batch or None, got {type(batches).__name__}")
-    if track is not None and not isinstance(track, Tracker):
-        raise ValueError(f"track must be a Tracker or None, got {type(track).__name__}")
-    unknown = sorted(set(per_seed) - set(PER_SEED))
-    if unknown:
-        raise ValueError(f"per_seed may name {PER_SEED}, got {unknown}")
-    seed_list = list(range(check_int(seeds, "seeds"))) if isinstance(seeds, (int, np.integer)) else list(seeds)
-    if not seed_list or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 0 for s in seed_list):
-        raise ValueError(f"seeds must be a positive count or a non-empty list of integers >= 0, got {seeds!r}")
+    methods, stacked, need, schedule, seed_list, hyper = _checked(
+        providers, methods, optimizer, params, data, schedule, metrics, context, hyperparams, batches, seeds,
+        per_seed, track)
     n_seeds, n_settings = len(seed_list), len(methods)
-    for name in per_seed:
-        leaves = jax.tree.leaves({"params": params, "data": data, "context": context}[name])
-        bad = [np.shape(a) for a in leaves if np.ndim(a) < 1 or np.shape(a)[0] != n_seeds]
-        if bad:
-            raise ValueError(f"{name} is per seed, so every array must have a leading axis of {n_seeds} seeds; got {bad[:3]}")
-
     dtype = _float_dtype(jax.tree.map(lambda a: a[0], params) if "params" in per_seed else params)
-    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
-        if jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.inexact) and not bool(jnp.all(jnp.isfinite(leaf))):
-            raise ValueError(f"params must be finite (the starting point of every run), got non-finite entries in "
-                             f"params{jax.tree_util.keystr(path)}")
-    hyper = {}
-    for name, values in (hyperparams or {}).items():
-        values = as_float_vector(values, f"hyperparams[{name!r}]", n_settings, per="method")
-        if not np.all(np.isfinite(values)):
-            raise ValueError(f"hyperparams[{name!r}] must be finite, got {values.tolist()}")
-        hyper[name] = values
-    if "learning_rate" in hyper and not np.all(hyper["learning_rate"] > 0):
-        raise ValueError(f"learning rates must be > 0, got {hyper['learning_rate'].tolist()}")
-    if hyper:
-        # shapes only: nothing is computed or compiled
-        probe = jax.eval_shape(optimizer.init, params if "params" not in per_seed else jax.tree.map(lambda a: a[0], params))
-        injected = getattr(probe, "hyperparams", None)
-        if not isinstance(injected, dict) or not set(hyper) <= set(injected):
-            have = sorted(injected) if isinstance(injected, dict) else "none"
-            raise ValueError(f"hyperparams {sorted(hyper)} must be injected hyperparameters of the optimizer "
-                             f"(build it with optax.inject_hyperparams; it injects {have})")
 
     mesh = run_mesh(devices)
     n_dev = mesh.devices.size
@@ -445,12 +459,12 @@ def unlearn(
                 records, diverged, tracked = jax.block_until_ready(run())
             finally:
                 _report_to[0] = None
-    out: dict[str, np.ndarray] = {}
+    out: dict = {}
     for group in (records, tracked):
         for name, value in group.items():
             if name in RESERVED or name in out:
                 raise ValueError(f"metric or tracker output name {name!r} is reserved or used twice")
-            out[name] = np.asarray(value)[:n_seeds, :n_settings]
+            out[name] = jax.tree.map(lambda v: np.asarray(v)[:n_seeds, :n_settings], value)
     out["diverged_step"] = np.asarray(diverged)[:n_seeds, :n_settings]
     out["steps"] = steps
     return out

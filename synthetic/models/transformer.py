@@ -54,6 +54,7 @@ __all__ = [
     "residual_stream",
     "TransformerConfig",
     "init",
+    "config_of",
     "param_count",
     "matmul_flops_per_token",
     "forward",
@@ -306,7 +307,7 @@ def _check_ids(tokens, config: TransformerConfig, name: str) -> None:
     check_labels(tokens, name, config.vocab_size, what=f"token ids of the vocabulary of {config.vocab_size}")
 
 
-def _config_of(params) -> TransformerConfig:
+def config_of(params) -> TransformerConfig:
     """The config the parameters carry (:func:`init` stores it); for a bare dict of the
     default architecture's arrays, recovered from their shapes."""
     if "config" in params:
@@ -319,7 +320,7 @@ def _config_of(params) -> TransformerConfig:
 
 
 def _embed(params, tokens_BxT):
-    config = _config_of(params)
+    config = config_of(params)
     _check_tokens(tokens_BxT, config)
     T = tokens_BxT.shape[1]
     return config, params["embed_VxD"][tokens_BxT] + params["pos_TxD"][None, :T]
@@ -424,7 +425,7 @@ def generate(params: dict, key: jax.Array, prompt_BxP, *, length: int, temperatu
     Returns:
       int32 tokens ``(B, N)`` beginning with the prompt.
     """
-    config = _config_of(params)
+    config = config_of(params)
     prompt = jnp.asarray(prompt_BxP)
     _check_tokens(prompt, config, "prompt_BxP")
     check_int(length, "length", prompt.shape[1])
@@ -458,7 +459,7 @@ def greedy_complete(params: dict, tokens_BxT: jax.Array, prompt_length_B: jax.Ar
     ``B x T`` tokens (a decode without a cache runs a full forward pass per new token).
     Traceable: use it inside ``jit`` and ``vmap``. Returns int32 ``(B, T)``.
     """
-    config = _config_of(params)
+    config = config_of(params)
     B, T = tokens_BxT.shape
     if T > config.context:
         raise ValueError(f"tokens_BxT has {T} positions, more than the context {config.context}")
@@ -566,7 +567,7 @@ _jit_next_token_log_probs = jax.jit(next_token_log_probs)
 def jit_next_token_log_probs(params: dict, tokens_BxT: jax.Array) -> jax.Array:
     """:func:`next_token_log_probs`, jitted once for every caller (concrete token ids are
     range-checked before the compiled call)."""
-    _check_tokens(tokens_BxT, _config_of(params))
+    _check_tokens(tokens_BxT, config_of(params))
     return _jit_next_token_log_probs(params, tokens_BxT)
 
 
@@ -593,7 +594,7 @@ def sequence_batch(params_ref, forget_tokens, forget_mask, retain_tokens=None, r
         n = arrays[0].shape[0]
         return jnp.concatenate([fn(params_ref, *(a[i:i + chunk] for a in arrays)) for i in range(0, n, chunk)])
 
-    config = _config_of(params_ref)
+    config = config_of(params_ref)
     for name, tokens in (("forget_tokens", forget_tokens), ("retain_tokens", retain_tokens), ("idk_tokens", idk_tokens)):
         if tokens is not None:
             _check_tokens(jnp.asarray(tokens), config, name)

@@ -1,0 +1,28 @@
+"""TOFU in miniature's two experiments: its models (``tofu_mini_models``) and the unlearning
+study on them (``tofu_mini``)."""
+
+from synthetic.experiment import Experiment
+from synthetic.worlds.tofu_mini import config
+
+__all__ = ["EXPERIMENTS"]
+
+EXPERIMENTS = (
+    Experiment(
+        name="tofu_mini_models",
+        description="TOFU in miniature: fictitious authors, the full and retrained models, TOFU's measures",
+        config=config.tofu_mini_config,
+        run=".models:run_models",
+        claims=".claims:tofu_mini_claims",
+        reference_seconds=186,
+    ),
+    Experiment(
+        name="tofu_mini",
+        description="TOFU in miniature: every method unlearns the full model; forget quality, utility, guidance maps",
+        config=config.tofu_collapse_config,
+        run=".study:run_study",
+        claims=".claims:tofu_collapse_claims",
+        figures=".figures:all_figures",
+        tables=".claims:answers_table",
+        reference_seconds=537,
+    ),
+)

@@ -1,0 +1,274 @@
+"""What a model says about sets of questions: the records TOFU's measures read, computed in JAX.
+
+Every model TOFU in miniature measures (the full model, the retrained ones, every unlearning
+run inside the engine) is read the same way:
+
+* per answer row, the log of its length-normalised probability (:func:`row_log_p`), combined per
+  question into ``log_p_answer``, ``log_p_paraphrase``, ``log_p_perturbed (Q, K)`` and
+  ``log_truth_ratio`` (the geometric mean of the perturbed answers' ``p~`` over the paraphrase's,
+  as TOFU's code does; :func:`set_logs`), in float32;
+* the greedy answers (decoded with a key/value cache, :func:`synthetic.models.transformer.greedy_complete`).
+
+:func:`tofu_metrics` does both inside the engine's runs, on the fixed evaluation sets of
+:func:`eval_sets` (:func:`eval_context`), and adds the forget KL, the forget NLL and
+``||theta - theta_ref||``; :func:`question_numbers` does it for one model and any set of
+questions, in chunks, then turns the records into TOFU's per-question numbers with
+:func:`.measures.probability_numbers` and :func:`.measures.answer_numbers`, the same functions
+the unlearning study's summaries use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from synthetic import engine
+from synthetic.models import transformer as tf
+from synthetic.worlds.tofu_mini import measures
+from synthetic.worlds.tofu_mini.data import QA, Corpus, Encoded
+from theory.objectives import kl_divergence
+
+__all__ = [
+    "EvalSets",
+    "eval_sets",
+    "RowIndex",
+    "row_log_p",
+    "set_logs",
+    "eval_context",
+    "tofu_metrics",
+    "model_records",
+    "question_numbers",
+    "greedy_answers",
+    "wordings_and_values",
+    "answers_after_prompts",
+    "GREEDY_SETS",
+]
+
+GREEDY_SETS = ("forget_greedy",) + measures.UTILITY_SETS
+"""The sets whose greedy answers an evaluation decodes, in the order of their rows."""
+
+
+def _spread(pairs: Sequence[QA], cap: Optional[int]) -> list[QA]:
+    """At most ``cap`` of ``pairs``, evenly spaced (so every author of a large split is seen)."""
+    pairs = list(pairs)
+    if cap is None or len(pairs) <= cap:
+        return pairs
+    return [pairs[i] for i in np.linspace(0, len(pairs) - 1, int(cap)).round().astype(int)]
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSets:
+    """The questions an evaluation reads: ``forget`` (truth ratios, KL, NLL), ``forget_greedy``
+    (the greedy answers of the valid and right shares), and the three utility sets."""
+
+    forget: tuple
+    forget_greedy: tuple
+    retain: tuple
+    real_authors: tuple
+    world_facts: tuple
+
+
+def eval_sets(corpus: Corpus, split: int, *, cap: Optional[int] = 60, greedy_cap: Optional[int] = 30,
+              retain_split: int = 90) -> EvalSets:
+    """The evaluation sets of the ``split``% split: at most ``cap`` forget questions and at
+    most ``greedy_cap`` for greedy answers (each evenly spaced over the split), at most ``cap`` retain
+    questions of the authors retained at every split up to ``retain_split``% (so utility is
+    measured on the same questions at every split), and every real-author and world fact."""
+    return EvalSets(
+        forget=tuple(_spread(corpus.split("forget", split), cap)),
+        forget_greedy=tuple(_spread(corpus.split("forget", split), greedy_cap)),
+        retain=tuple(_spread(corpus.split("retain", retain_split), cap)),
+        real_authors=tuple(corpus.split("real_authors")),
+        world_facts=tuple(corpus.split("world_facts")),
+    )
+
+
+@jax.tree_util.register_static
+@dataclasses.dataclass(frozen=True)
+class RowIndex:
+    """Where each scored part of each set sits in the evaluation batch: ``((set, part), (start,
+    rows))`` pairs. A static pytree node (no leaves), so row counts stay Python ints under
+    ``jit`` and ``vmap``."""
+
+    parts: tuple
+
+    def __getitem__(self, key: tuple[str, str]) -> tuple[int, int]:
+        return dict(self.parts)[key]
+
+
+def row_log_p(params, tokens, mask):
+    """Per row: the log of the length-normalised probability of its answer (the tokens of
+    ``mask``, ``<end>`` included), ``sum log p / |a|``, in the parameters' dtype; also the
+    next-token log-probabilities and the masked per-token log-probabilities (for the KL and NLL)."""
+    logp = tf.next_token_log_probs(params, tokens)
+    lp = jnp.take_along_axis(logp, tokens[:, 1:, None], axis=-1)[..., 0]
+    m = mask[:, 1:]
+    return jnp.sum(lp * m, axis=-1) / jnp.maximum(jnp.sum(m, axis=-1), 1.0), logp, lp, m
+
+
+def set_logs(answer, paraphrase, perturbed) -> dict:
+    """One set's per-question logs from its rows' :func:`row_log_p`: ``log_p_answer (Q,)``,
+    ``log_p_paraphrase (Q,)``, ``log_p_perturbed (Q, K)`` and ``log_truth_ratio (Q,)``, the log of
+    the geometric mean of the perturbed ``p~`` over the paraphrase's (TOFU's code). Logs, because
+    a collapsed model's probabilities underflow float32."""
+    perturbed = perturbed.reshape(answer.shape[0], -1)
+    return {"log_p_answer": answer, "log_p_paraphrase": paraphrase, "log_p_perturbed": perturbed,
+            "log_truth_ratio": jnp.mean(perturbed, axis=-1) - paraphrase}
+
+
+def eval_context(corpus: Corpus, sets: EvalSets, params_ref) -> dict:
+    """The arrays :func:`tofu_metrics` reads (the engine's ``context``): every scored answer of
+    every set as one batch of rows, with per-row group indices, the greedy prompts, the
+    reference's next-token laws on the forget answers and the reference parameters."""
+    T = tf.config_of(params_ref).context
+    rows, masks, index = [], [], {}
+    K = len(sets.forget[0].perturbed)
+    for name in ("forget",) + measures.UTILITY_SETS:
+        pairs = getattr(sets, name)
+        if any(len(q.perturbed) != K for q in pairs):
+            raise ValueError(f"every question of the {name} set must have {K} perturbed answers")
+        for part, enc in (("answer", corpus.encode(pairs, length=T)),
+                          ("paraphrase", corpus.encode(pairs, "paraphrase", length=T)),
+                          ("perturbed", corpus.encode_perturbed(pairs, length=T))):
+            index[(name, part)] = (sum(len(r) for r in rows), enc.tokens.shape[0])
+            rows.append(enc.tokens)
+            masks.append(enc.answer_mask)
+    greedy = [corpus.encode(getattr(sets, n), length=T) for n in GREEDY_SETS]
+    f = corpus.encode(sets.forget, length=T)
+    return {
+        "tokens": jnp.asarray(np.concatenate(rows)),
+        "mask": jnp.asarray(np.concatenate(masks)),
+        "greedy_tokens": jnp.asarray(np.concatenate([g.tokens for g in greedy])),
+        "greedy_prompt": jnp.asarray(np.concatenate([g.prompt_length for g in greedy])),
+        "forget_ref_logp": tf.jit_next_token_log_probs(params_ref, jnp.asarray(f.tokens)),
+        "params_ref": params_ref,
+        "index": RowIndex(tuple(index.items())),
+    }
+
+
+def tofu_metrics(params, method, ctx) -> dict:
+    """The engine's metrics function: :func:`set_logs` of every evaluation set (``{set: logs}``),
+    the forget KL ``E_FG KL(pi_ref || pi_theta)`` (summed over answer tokens), the forget NLL
+    (per token), ``param_distance``, all float32; and ``greedy`` ``(G, T)`` token ids (int16, or
+    int32 for a vocabulary above 32767): the prompts and greedy answers of :data:`GREEDY_SETS`."""
+    lnp, logp, lp, m = row_log_p(params, ctx["tokens"], ctx["mask"])
+    index = ctx["index"]
+
+    def rows(name, part):
+        start, n = index[(name, part)]
+        return lnp[start:start + n]
+
+    out = {name: set_logs(rows(name, "answer"), rows(name, "paraphrase"), rows(name, "perturbed"))
+           for name in ("forget",) + measures.UTILITY_SETS}
+    start, n = index[("forget", "answer")]
+    f_logp, f_mask, f_lp = logp[start:start + n], m[start:start + n], lp[start:start + n]
+    kl = jnp.sum(kl_divergence(ctx["forget_ref_logp"], f_logp) * f_mask, axis=-1)
+    out["forget_kl"] = jnp.mean(kl)
+    out["forget_nll"] = -jnp.sum(f_lp * f_mask) / jnp.sum(f_mask)
+    out["param_distance"] = engine.param_distance(params, ctx["params_ref"])
+    out = jax.tree.map(lambda v: v.astype(jnp.float32), out)
+    # token ids in int16 when the vocabulary allows (the records hold every run's answers)
+    small = tf.config_of(params).vocab_size <= np.iinfo(np.int16).max
+    out["greedy"] = tf.greedy_complete(params, ctx["greedy_tokens"], ctx["greedy_prompt"]).astype(
+        jnp.int16 if small else jnp.int32)
+    return out
+
+
+@jax.jit
+def _one(params, ctx):
+    return tofu_metrics(params, None, ctx)
+
+
+def model_records(params, corpus: Corpus, sets: EvalSets, params_ref) -> dict:
+    """:func:`tofu_metrics` of one model (the reference, the retrained model) as numpy arrays."""
+    return jax.tree.map(np.asarray, _one(params, eval_context(corpus, sets, params_ref)))
+
+
+# --------------------------------------------------------------------------- one model, any set
+
+
+def _bucket(n: int, chunk: int) -> int:
+    """Rows a chunk of ``n`` is padded to: a power of two (at least 16, at most ``chunk``), so a
+    handful of shapes compile whatever the set sizes."""
+    return min(chunk, max(16, 1 << (int(n) - 1).bit_length()))
+
+
+def _pad(a, rows: int):
+    a = np.asarray(a)
+    return np.concatenate([a, np.zeros((rows - a.shape[0],) + a.shape[1:], a.dtype)]) if rows > a.shape[0] else a
+
+
+@jax.jit
+def _chunk_logs(params, answer, paraphrase, perturbed):
+    """:func:`set_logs` of a chunk of questions, each part a ``(tokens, mask)`` pair."""
+    return set_logs(*(row_log_p(params, t, m)[0] for t, m in (answer, paraphrase, perturbed)))
+
+
+def _question_logs(params, corpus: Corpus, pairs: Sequence[QA], chunk: int = 128) -> dict[str, np.ndarray]:
+    """:func:`set_logs` of ``pairs`` for one model, ``chunk`` questions at a time (padded to a
+    power of two, so few shapes compile)."""
+    T = tf.config_of(params).context
+    K = len(pairs[0].perturbed)
+    if any(len(q.perturbed) != K for q in pairs):
+        raise ValueError("every question of pairs must have the same number of perturbed answers")
+    parts = []
+    for i in range(0, len(pairs), chunk):
+        sub = list(pairs[i:i + chunk])
+        rows = _bucket(len(sub), chunk)
+        encoded = (corpus.encode(sub, length=T), corpus.encode(sub, "paraphrase", length=T),
+                   corpus.encode_perturbed(sub, length=T))
+        args = [(jnp.asarray(_pad(e.tokens, r)), jnp.asarray(_pad(e.answer_mask, r)))
+                for e, r in zip(encoded, (rows, rows, rows * K))]
+        parts.append({k: np.asarray(v)[:len(sub)] for k, v in _chunk_logs(params, *args).items()})
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+_greedy = jax.jit(tf.greedy_complete)
+
+
+def greedy_answers(params, data: Encoded, end: int, chunk: int = 512) -> list[tuple]:
+    """The greedy answer to each question (after ``<a>``), up to and including the first
+    ``end`` token, or to the end of the context when the model never writes it."""
+    out = []
+    n = data.tokens.shape[0]
+    for i in range(0, n, chunk):
+        k = min(chunk, n - i)
+        rows = _bucket(k, chunk)
+        prompt = data.prompt_length[i:i + k]
+        toks = np.asarray(_greedy(params, jnp.asarray(_pad(data.tokens[i:i + k], rows)),
+                                  jnp.asarray(_pad(prompt, rows) + (np.arange(rows) >= k) * int(prompt.max()))))[:k]
+        out += answers_after_prompts(toks, prompt, end)
+    return out
+
+
+def answers_after_prompts(tokens, prompt_lengths, end: int) -> list[tuple]:
+    """Each row of ``tokens`` after its prompt (``prompt_lengths``), up to and including the
+    first ``end`` token, or to the end of the row when there is none: the answers."""
+    out = []
+    for row, p in zip(np.asarray(tokens).tolist(), np.asarray(prompt_lengths).tolist()):
+        ans = row[int(p):]
+        out.append(tuple(ans[: ans.index(end) + 1] if end in ans else ans))
+    return out
+
+
+def question_numbers(params, corpus: Corpus, pairs: Sequence[QA]) -> dict[str, np.ndarray]:
+    """TOFU's per-question numbers of ``pairs`` for one model: ``p_answer``, ``p_paraphrase``,
+    ``p_perturbed (Q, K)``, ``truth_ratio`` (:func:`.measures.probability_numbers`) and, from its
+    greedy answers, ``rouge``, ``right``, ``valid``, ``degenerate`` (:func:`.measures.answer_numbers`)."""
+    if not pairs:
+        raise ValueError("pairs must hold at least one question")
+    tok = corpus.tokenizer
+    greedy = greedy_answers(params, corpus.encode(pairs, length=tf.config_of(params).context), tok.end)
+    return {**measures.probability_numbers(_question_logs(params, corpus, pairs)),
+            **measures.answer_numbers(greedy, *wordings_and_values(corpus, pairs), tok.end)}
+
+
+def wordings_and_values(corpus: Corpus, pairs: Sequence[QA]) -> tuple[list, list]:
+    """Per question, the token tuples of its correct wordings and of the valid values of its relation."""
+    tok = corpus.tokenizer
+    return ([[tuple(tok.encode(w)) for w in q.wordings] for q in pairs],
+            [[tuple(tok.encode(v)) for v in q.valid_values] for q in pairs])
