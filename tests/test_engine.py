@@ -106,6 +106,25 @@ def test_per_seed_params_and_shared_data():
     np.testing.assert_allclose(out["theta"][:, 0, 1], starts - 2 * 0.5 * X.mean(axis=0), rtol=1e-6)
 
 
+@pytest.mark.parametrize("at_once", [1, 2])
+def test_runs_in_turn_give_the_outputs_of_runs_at_once(at_once):
+    # 3 seeds x 3 settings (one diverging), minibatches, a tracker and per-seed starts: the same
+    # records whether every run is vmapped or each device maps over its runs `at_once` at a time
+    tracker = Tracker(_count_init, _count_update, record=lambda s: {"last_step": s["last"]})
+    starts = np.array([[0.0, 0.0], [1.0, -1.0], [2.0, 0.5]], np.float32)
+    args = (LINEAR, [get_method("GA"), get_method("NPO", beta=0.5), get_method("GA")], SGD, starts, DATA,
+            Schedule((0, 1, 3, 6)), _theta_metrics)
+    kw = dict(hyperparams={"learning_rate": [0.1, 0.3, 1e38]}, seeds=[0, 4, 7], per_seed=("params",), track=tracker,
+              batches=engine.minibatches(forget=2))
+    together, in_turn = engine.unlearn(*args, **kw), engine.unlearn(*args, **kw, runs_at_once=at_once)
+    assert sorted(together) == sorted(in_turn)
+    for name in together:
+        np.testing.assert_allclose(in_turn[name], together[name], rtol=1e-6, err_msg=name)
+    assert np.all(in_turn["diverged_step"][:, 2] > 0) and np.all(in_turn["diverged_step"][:, :2] == -1)
+    with pytest.raises(ValueError, match="runs_at_once must be an integer >= 1"):
+        engine.unlearn(*args, **kw, runs_at_once=0)
+
+
 def test_a_method_needing_an_input_the_model_lacks_is_refused_before_running():
     with pytest.raises(ValueError, match=r"retain_logp.*does not provide"):
         engine.unlearn(LINEAR, [get_method("NPO+RT")], SGD, THETA0, DATA, Schedule((0, 1)), _theta_metrics,

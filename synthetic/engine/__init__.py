@@ -13,7 +13,8 @@
 from synthetic.engine.fit import FitResult, fit_logistic, fit_reference_and_retrained, train
 from synthetic.engine.inputs import Provider, Providers
 from synthetic.engine.params import param_distance
-from synthetic.engine.loop import RESERVED, Minibatches, Tracker, all_finite, keep_finite, minibatches, run_mesh, sharded_map, unlearn
+from synthetic.engine.loop import (RESERVED, EpochBatches, Minibatches, Tracker, all_finite, epoch_batches, keep_finite,
+                                  minibatches, run_mesh, sharded_map, unlearn)
 from synthetic.engine.schedule import Schedule, log_spaced_steps
 
 __all__ = [
@@ -24,6 +25,8 @@ __all__ = [
     "Provider",
     "Providers",
     "Minibatches",
+    "EpochBatches",
+    "epoch_batches",
     "Tracker",
     "all_finite",
     "keep_finite",

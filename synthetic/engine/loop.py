@@ -50,7 +50,8 @@ from synthetic.engine.schedule import Schedule
 from theory.methods import Method, as_methods, method_loss, stack_methods
 from theory.validate import as_float_vector, check_int
 
-__all__ = ["Tracker", "Minibatches", "unlearn", "minibatches", "keep_finite", "all_finite", "run_mesh", "RESERVED"]
+__all__ = ["Tracker", "Minibatches", "EpochBatches", "unlearn", "minibatches", "epoch_batches", "keep_finite",
+           "all_finite", "run_mesh", "RESERVED"]
 
 RESERVED = ("steps", "diverged_step")
 """Output names the engine sets itself; metrics and trackers may not use them."""
@@ -116,10 +117,7 @@ class Minibatches:
         keys = jax.random.split(key, len(groups)) if len(groups) > 1 else [key]
         batch = dict(data)
         for (group, size), k in zip(self.sizes, keys):
-            names = [n for n in data if n.startswith(group + "_")]
-            if not names:
-                raise ValueError(f"minibatches: the data has no arrays of group {group!r} (names {group}_*); "
-                                 f"it has {sorted(data)}")
+            names = _group_names(data, group)
             n = data[names[0]].shape[0]
             index = jnp.arange(n) if size >= n else jax.random.choice(k, n, (size,), replace=False)
             batch.update({name: data[name][index] for name in names})
@@ -131,6 +129,53 @@ def minibatches(**sizes: int) -> Minibatches:
     if not sizes:
         raise ValueError("minibatches needs at least one group size, e.g. minibatches(forget=4)")
     return Minibatches(tuple((group, check_int(size, f"batch size of {group!r}")) for group, size in sizes.items()))
+
+
+def _group_names(data, group: str) -> list[str]:
+    names = [n for n in data if n.startswith(group + "_")]
+    if not names:
+        raise ValueError(f"the data has no arrays of group {group!r} (names {group}_*); it has {sorted(data)}")
+    return names
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochBatches:
+    """Epochs over one group, as a trainer's data loader: at each epoch a fresh permutation of
+    its rows, cut into consecutive batches (the last batch of an epoch wraps around to the
+    permutation's first rows, so every batch has the same size); each other group gives rows
+    drawn at random (without replacement within a step) at every step, as TOFU's forget trainer
+    pairs each forget example with a random retain one. Build one with :func:`epoch_batches`.
+
+    Step ``t`` belongs to epoch ``t // steps_per_epoch``; the epoch's permutation is drawn with
+    ``fold_in(fold_in(seed_key, 2**32 - 1), epoch)``, the other groups' rows with ``fold_in(seed_key, t)``.
+    """
+
+    group: str
+    size: int
+    others: tuple[tuple[str, int], ...]
+
+    def steps_per_epoch(self, rows: int) -> int:
+        """Batches per epoch of a group of ``rows`` rows: ``ceil(rows / size)``."""
+        return -(-int(rows) // self.size)
+
+    def draw(self, seed_key, step, data):
+        names = _group_names(data, self.group)
+        n = data[names[0]].shape[0]
+        per_epoch = self.steps_per_epoch(n)
+        epoch, i = step // per_epoch, step % per_epoch
+        perm = jax.random.permutation(jax.random.fold_in(jax.random.fold_in(seed_key, 0xFFFFFFFF), epoch), n)
+        index = perm[(i * self.size + jnp.arange(self.size)) % n]
+        batch = dict(data)
+        batch.update({name: data[name][index] for name in names})
+        if self.others:
+            batch = Minibatches(self.others)(jax.random.fold_in(seed_key, step), batch)
+        return batch
+
+
+def epoch_batches(group: str, size: int, **others: int) -> EpochBatches:
+    """An :class:`EpochBatches` sampler, e.g. ``epoch_batches("forget", 32, retain=32)``."""
+    return EpochBatches(str(group), check_int(size, f"batch size of {group!r}"),
+                        tuple((g, check_int(k, f"batch size of {g!r}")) for g, k in others.items()))
 
 
 TIME_LEFT_EVERY = 15.0
@@ -193,7 +238,12 @@ def _init_run(params0, data, context, method, hyper, *, optimizer, track):
 def _step_run(t, carry, data, context, key, method, *, providers, need, optimizer, batches, track):
     """One optimizer step of one run (``t`` is the 0-based step), guarded against divergence."""
     params, state, diverged, tracked = carry
-    batch = data if batches is None else batches(jax.random.fold_in(key, t), data)
+    if batches is None:
+        batch = data
+    elif isinstance(batches, EpochBatches):
+        batch = batches.draw(key, t, data)
+    else:
+        batch = batches(jax.random.fold_in(key, t), data)
     grads = jax.grad(lambda p: method_loss(method, providers.compute(p, batch, need)))(params)
     # Standard promotion for optax's own code: some of its transformations mix an int32 step
     # count with float hyperparameters (Adam's bias correction), which strict promotion refuses.
@@ -252,6 +302,106 @@ def _grid(params0, data, context, keys, methods, hyper, intervals, *, axes, prov
     final = {} if track is None else grid(track.final or dict, 0, 0)(carry[3])
     records = jax.tree.map(lambda a: jnp.moveaxis(a, 0, 2), records)  # (E, S, C, ...) -> (S, C, E, ...)
     return records, carry[2], final
+
+
+@functools.partial(jax.jit, static_argnames=("axes", "providers", "need", "optimizer", "batches", "metrics", "track",
+                                             "report", "mesh", "at_once", "turns"))
+def _in_turn(params0, data, context, runs, intervals, *, axes, providers, need, optimizer, batches, metrics, track,
+             report, mesh, at_once, turns):
+    # One run (its own key, method, hyperparameters, seed and place in its device's queue) from
+    # start to end, not vmapped: each device maps it over its share of the runs, ``at_once`` at
+    # a time, so the memory is that of ``at_once`` runs per device whatever the grid.
+    total = intervals[-1, 1]
+
+    def one(shared, run):
+        def pick(tree, ax):
+            return tree if ax is None else jax.tree.map(lambda a: a[run["seed"]], tree)
+
+        params, d, c = (pick(tree, ax) for tree, ax in zip(shared, axes))
+        method, key = run["method"], run["key"]
+        carry = _init_run(params, d, c, method, run["hyper"], optimizer=optimizer, track=track)
+        step = functools.partial(_step_run, providers=providers, need=need, optimizer=optimizer, batches=batches,
+                                 track=track)
+
+        def interval(carry, bounds):
+            carry = jax.lax.fori_loop(bounds[0], bounds[1], lambda t, cr: step(t, cr, d, c, key, method), carry)
+            if report:
+                jax.debug.callback(_on_record, bounds[1] + (run["turn"] // at_once) * total)
+            values, carry = _record_run(carry, c, method, bounds[1], metrics=metrics, track=track)
+            return carry, values
+
+        carry, records = jax.lax.scan(interval, carry, intervals)
+        final = {} if track is None else (track.final or dict)(carry[3])
+        return records, carry[2], final
+
+    # the shared trees are explicit inputs, replicated on every device (not closed over)
+    return jax.shard_map(lambda shared, xs: jax.lax.map(functools.partial(one, shared), xs, batch_size=at_once),
+                         mesh=mesh, in_specs=(P(), P("runs")), out_specs=P("runs"),
+                         check_vma=False)((params0, data, context), runs)
+
+
+def _unlearn_in_turn(providers, stacked, need, optimizer, params, data, schedule, metrics, context, hyper, batches,
+                     seed_list, n_settings, per_seed, track, devices, progress, at_once):
+    """:func:`unlearn` with ``runs_at_once``: the runs ``(seed, setting)`` flattened, split over
+    the devices, and run ``at_once`` at a time on each (``lax.map``); the same outputs."""
+    n_seeds = len(seed_list)
+    dtype = _float_dtype(jax.tree.map(lambda a: a[0], params) if "params" in per_seed else params)
+    mesh = run_mesh(devices)
+    n_runs = n_seeds * n_settings
+    pad = (-n_runs) % mesh.devices.size
+    per_device = (n_runs + pad) // mesh.devices.size
+    seed_of, setting_of = np.divmod(np.arange(n_runs), n_settings)
+    runs = {
+        "key": jax.vmap(jax.random.key)(jnp.asarray(np.asarray(seed_list)[seed_of], jnp.uint32)),
+        "seed": jnp.asarray(seed_of, jnp.int32),
+        "method": jax.tree.map(lambda a: jnp.asarray(a, dtype)[setting_of], stacked),
+        "hyper": {k: jnp.asarray(v, dtype)[setting_of] for k, v in hyper.items()},
+    }
+    runs = _repeat_last(runs, pad)
+    runs["turn"] = jnp.asarray(np.arange(n_runs + pad) % per_device, jnp.int32)
+    runs = jax.device_put(runs, NamedSharding(mesh, P("runs")))
+    params, data, context = (jax.device_put(t, NamedSharding(mesh, P())) for t in (params, data, context))
+    steps = schedule.array()
+    intervals = jnp.asarray(np.stack([np.concatenate([[0], steps[:-1]]), steps], axis=1), jnp.int32)
+    axes = tuple(0 if name in per_seed else None for name in PER_SEED)
+    turns = -(-per_device // at_once)
+    run = functools.partial(
+        _in_turn, params, data, context, runs, intervals, axes=axes, providers=providers, need=need,
+        optimizer=optimizer, batches=batches, metrics=metrics, track=track, report=progress is not None, mesh=mesh,
+        at_once=at_once, turns=turns,
+    )  # fmt: skip
+    records, diverged, tracked = _run_reporting(run, progress, turns * int(steps[-1]))
+
+    def grid(a):  # (R, ...) -> (S, C, ...)
+        a = np.asarray(a)[:n_runs]
+        return a.reshape((n_seeds, n_settings) + a.shape[1:])
+
+    return _outputs(jax.tree.map(grid, records), jax.tree.map(grid, diverged), jax.tree.map(grid, tracked), steps)
+
+
+def _run_reporting(run, progress, total):
+    """``run()``, with its record callbacks turned into time-left lines for ``progress``."""
+    if progress is None:
+        return run()
+    with _report_lock:  # one reporting grid at a time
+        _report_to[0] = _TimeLeft(progress, total, TIME_LEFT_EVERY)
+        try:
+            return jax.block_until_ready(run())
+        finally:
+            _report_to[0] = None
+
+
+def _outputs(records, diverged, tracked, steps) -> dict:
+    """The engine's outputs: every record and tracker output, ``diverged_step`` and ``steps``."""
+    out: dict = {}
+    for group in (records, tracked):
+        for name, value in group.items():
+            if name in RESERVED or name in out:
+                raise ValueError(f"metric or tracker output name {name!r} is reserved or used twice")
+            out[name] = value
+    out["diverged_step"] = np.asarray(diverged)
+    out["steps"] = steps
+    return out
 
 
 def run_mesh(devices=None) -> Mesh:
@@ -313,8 +463,9 @@ def _checked(providers, methods, optimizer, params, data, schedule, metrics, con
         schedule = Schedule(tuple(schedule))
     if not callable(metrics):
         raise ValueError(f"metrics must be a function (params, method, context) -> dict, got {type(metrics).__name__}")
-    if batches is not None and not callable(batches):
-        raise ValueError(f"batches must be a function (key, data) -> batch or None, got {type(batches).__name__}")
+    if batches is not None and not callable(batches) and not isinstance(batches, EpochBatches):
+        raise ValueError(f"batches must be a function (key, data) -> batch, an EpochBatches or None, got "
+                         f"{type(batches).__name__}")
     if track is not None and not isinstance(track, Tracker):
         raise ValueError(f"track must be a Tracker or None, got {type(track).__name__}")
     unknown = sorted(set(per_seed) - set(PER_SEED))
@@ -372,6 +523,7 @@ def unlearn(
     track: Optional[Tracker] = None,
     devices: Optional[list] = None,
     progress: Optional[Callable[[str], None]] = None,
+    runs_at_once: Optional[int] = None,
 ) -> dict[str, np.ndarray]:
     """Run every setting from ``params`` for every seed; record metrics on a schedule.
 
@@ -390,7 +542,9 @@ def unlearn(
         such (e.g. one per evaluation set), returned with the same nesting.
       context: anything the metrics (and tracker) read: evaluation sets, reference values.
       hyperparams: name -> ``C`` values, set in the optimizer's injected hyperparameters.
-      batches: ``(key, data) -> batch``, e.g. :func:`minibatches`; ``None`` means full batch.
+      batches: ``(key, data) -> batch``, e.g. :func:`minibatches`, or an :class:`EpochBatches`
+        (:func:`epoch_batches`: epochs over one group, a trainer's data loader); ``None`` means
+        full batch.
       seeds: the number of seeds ``S`` (seeds ``0..S-1``) or the seeds themselves; seed ``s``
         has key ``jax.random.key(s)``, and the batch of step ``t`` is drawn with
         ``fold_in(key, t)``.
@@ -401,6 +555,13 @@ def unlearn(
         over (default: all visible).
       progress: if given, called while the grid runs, at most every :data:`TIME_LEFT_EVERY`
         seconds, with ``"step t of n, about N s left"``.
+      runs_at_once: ``None`` (default): every run of a device at once (vmapped: for small models
+        a step of all runs is one matrix-matrix product). An integer ``k``: the runs (seed x
+        setting) are split over the devices and each device runs its share ``k`` at a time
+        (``lax.map``), for models whose runs do not fit in memory at once: the memory is that of
+        ``k`` runs per device whatever the grid, the program compiles once, and on a CPU one
+        run at a time is often the faster order (a run's arrays stay in the core's cache).
+        The outputs are the same.
     Returns:
       numpy arrays: each metric and tracker record ``(S, C, E, ...)`` with ``E = len(schedule)``;
       each final tracker output ``(S, C, ...)``; ``diverged_step (S, C)``: -1 if never, else the
@@ -415,6 +576,10 @@ def unlearn(
         providers, methods, optimizer, params, data, schedule, metrics, context, hyperparams, batches, seeds,
         per_seed, track)
     n_seeds, n_settings = len(seed_list), len(methods)
+    if runs_at_once is not None:
+        return _unlearn_in_turn(providers, stacked, need, optimizer, params, data, schedule, metrics, context, hyper,
+                                batches, seed_list, n_settings, per_seed, track, devices, progress,
+                                check_int(runs_at_once, "runs_at_once"))
     dtype = _float_dtype(jax.tree.map(lambda a: a[0], params) if "params" in per_seed else params)
 
     mesh = run_mesh(devices)
@@ -450,21 +615,6 @@ def unlearn(
         _grid, params, data, context, keys, padded, hyper, intervals, axes=axes, providers=providers, need=need,
         optimizer=optimizer, batches=batches, metrics=metrics, track=track, report=progress is not None,
     )  # fmt: skip
-    if progress is None:
-        records, diverged, tracked = run()
-    else:
-        with _report_lock:  # one reporting grid at a time
-            _report_to[0] = _TimeLeft(progress, int(steps[-1]), TIME_LEFT_EVERY)
-            try:
-                records, diverged, tracked = jax.block_until_ready(run())
-            finally:
-                _report_to[0] = None
-    out: dict = {}
-    for group in (records, tracked):
-        for name, value in group.items():
-            if name in RESERVED or name in out:
-                raise ValueError(f"metric or tracker output name {name!r} is reserved or used twice")
-            out[name] = jax.tree.map(lambda v: np.asarray(v)[:n_seeds, :n_settings], value)
-    out["diverged_step"] = np.asarray(diverged)[:n_seeds, :n_settings]
-    out["steps"] = steps
-    return out
+    records, diverged, tracked = _run_reporting(run, progress, int(steps[-1]))
+    cut = functools.partial(jax.tree.map, lambda v: np.asarray(v)[:n_seeds, :n_settings])
+    return _outputs(cut(records), cut(diverged), cut(tracked), steps)
