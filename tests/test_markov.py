@@ -219,6 +219,25 @@ def test_every_method_runs_on_the_transformer(tiny):
                        tf.sequence_batch(ref, f.tokens, f.mask), engine.Schedule((0, 1)), _param_distance, context=ref)
 
 
+def test_reference_laws_computed_on_the_fly_give_the_same_runs(tiny):
+    """``reference="on_the_fly"`` stores the reference parameters instead of its next-token laws
+    per row, and the KL terms compute them on each step's rows: the same runs, less memory."""
+    data, ctx = tiny["data"], tiny["ctx"]
+    ref = ctx["params_ref"]
+    f, r = data.forget1_train.take(slice(0, 8)), data.retain_train
+    kwargs = dict(retain_attend=(r.tokens[:8] >= 0).astype(np.float32), forget_kl=True)
+    stored = tf.sequence_batch(ref, f.tokens, f.mask, r.tokens[:8], r.mask[:8], **kwargs)
+    fly = tf.sequence_batch(ref, f.tokens, f.mask, r.tokens[:8], r.mask[:8], reference="on_the_fly", **kwargs)
+    assert {"forget_ref_dist", "retain_ref_dist"} <= set(stored) and not {"forget_ref_dist", "retain_ref_dist"} & set(fly)
+    methods = [get_method(n) for n in ("KTO", "NPO+KL", "GA+KL")]
+    runs = [engine.unlearn(tf.SEQUENCE_INPUTS, methods, optax.sgd(1e-2), ref, b, engine.Schedule((0, 3)),
+                           _param_distance, context=ref) for b in (stored, fly)]
+    assert np.all(runs[0]["param_distance"][0, :, -1] > 0)
+    np.testing.assert_allclose(runs[1]["param_distance"], runs[0]["param_distance"], rtol=1e-5)
+    with pytest.raises(ValueError, match="reference must be"):
+        tf.sequence_batch(ref, f.tokens, f.mask, reference="later")
+
+
 def _param_distance(params, method, ref):
     return {"param_distance": engine.param_distance(params, ref)}  # to the reference: 0 at step 0
 

@@ -162,6 +162,20 @@ def test_hand_numbers_for_simple_methods():
     np.testing.assert_allclose(method_loss(METHODS["IDK+RT"], INPUTS), (0.7 + 3.0 + 1.2) / 3 + 3.6 / 4, rtol=1e-14)
 
 
+def test_the_paper_codes_token_and_position_means_by_hand():
+    # GA, IDK and the retain loss as token means over the batch; the retain KL over its positions
+    x = {"forget_logp": jnp.array([-2.0, -6.0]), "forget_length": jnp.array([1.0, 3.0]),
+         "idk_logp": jnp.array([-1.0, -5.0]), "idk_length": jnp.array([2.0, 2.0]),
+         "retain_logp": jnp.array([-3.0, -1.0, -2.0]), "retain_length": jnp.array([3.0, 1.0, 2.0]),
+         "retain_kl_positions": jnp.array([0.3, 0.6, 0.9]), "retain_positions": jnp.array([5.0, 5.0, 5.0])}
+    np.testing.assert_allclose(method_loss(Method.of(ga_tokens=1.0), x), -8.0 / 4, rtol=1e-6)
+    np.testing.assert_allclose(method_loss(Method.of(idk_tokens=1.0), x), 6.0 / 4, rtol=1e-6)
+    np.testing.assert_allclose(method_loss(Method.of(rt_tokens=1.0), x), 6.0 / 6, rtol=1e-6)
+    np.testing.assert_allclose(method_loss(Method.of(kl_rt_positions=1.0), x), 1.8 / 15, rtol=1e-6)
+    # a per-sequence mean weighs a short answer's tokens more than a token mean does
+    assert float(method_loss(Method.of(ga=1.0), x)) == pytest.approx(-4.0)
+
+
 def test_forget_kl_enters_with_minus_sign():
     np.testing.assert_allclose(method_loss(Method.of(kl_fg=1.0), INPUTS), -0.65 / 3, rtol=1e-14)
     np.testing.assert_allclose(method_loss(Method.of(ga=1.0, kl_fg=2.0), INPUTS), -6.5 / 3 - 2 * 0.65 / 3, rtol=1e-14)

@@ -230,6 +230,11 @@ for _name, _source, _text in (
     ("idk_ref_logp", "forget", "log pi_ref(y~|x), (n_f,)"),
     ("retain_logp", "retain", "log pi_theta(y|x) of each retain answer, (n_r,)"),
     ("retain_kl", "retain", "KL(pi_theta(.|x) || pi_ref(.|x)) per retain example, (n_r,)"),
+    ("idk_length", "forget", "the length of each uninformed answer in tokens, (n_f,)"),
+    ("retain_length", "retain", "the length of each retain answer in tokens, (n_r,)"),
+    ("retain_kl_positions", "retain", "KL(pi_ref(.|x) || pi_theta(.|x)) summed over every position of each retain "
+                                      "sequence, question included, (n_r,)"),
+    ("retain_positions", "retain", "the number of positions of each retain sequence, (n_r,)"),
 ):
     register_input(_name, _source, _text)
 
@@ -294,3 +299,38 @@ def _kl_rt(x, h):
 def _kl_fg(x, h):
     """-K_FG = -E_FG[KL(pi_theta || pi_ref)]: eq. 17 subtracts the forget KL."""
     return -jnp.mean(x["forget_kl"])
+
+
+# --------------------------------------------------------------------------- token and position means
+# The NPO paper's TOFU code (its CustomTrainerForgetting) normalises some terms over the tokens of
+# the whole batch instead of averaging per-sequence sums: the GA, IDK and retain losses are the
+# Hugging Face token mean (sum of the answer tokens' NLL / their number), the retain KL is
+# torch's kl_div(log pi_theta, log pi_ref, reduction="batchmean") over every position, i.e.
+# KL(pi_ref || pi_theta) summed over positions and divided by their number. NPO, DPO and KTO use
+# per-sequence sums in that code, as the components above do. Swapping ga, idk, rt and kl_rt for
+# these gives a method the paper's normalisations.
+
+
+@register_component("ga_tokens", needs=("forget_logp", "forget_length"))
+def _ga_tokens(x, h):
+    """L_GA as a token mean: sum of log pi_theta(y_t|...) over the batch's answer tokens / their number."""
+    return jnp.sum(x["forget_logp"]) / jnp.sum(x["forget_length"])
+
+
+@register_component("idk_tokens", needs=("idk_logp", "idk_length"))
+def _idk_tokens(x, h):
+    """L_FG as a token mean over the uninformed answers' tokens."""
+    return -jnp.sum(x["idk_logp"]) / jnp.sum(x["idk_length"])
+
+
+@register_component("rt_tokens", needs=("retain_logp", "retain_length"))
+def _rt_tokens(x, h):
+    """L_RT as a token mean over the retain answers' tokens."""
+    return -jnp.sum(x["retain_logp"]) / jnp.sum(x["retain_length"])
+
+
+@register_component("kl_rt_positions", needs=("retain_kl_positions", "retain_positions"))
+def _kl_rt_positions(x, h):
+    """K_RT as the NPO paper's code computes it: KL(pi_ref || pi_theta) averaged over every position
+    of the retain batch (the question's positions included)."""
+    return jnp.sum(x["retain_kl_positions"]) / jnp.sum(x["retain_positions"])

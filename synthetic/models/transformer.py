@@ -505,6 +505,22 @@ def _sequence_kl(logp_BxTm1xV, ref_BxTm1xV, mask_BxT):
     return jnp.sum(kl_divergence(logp_BxTm1xV, ref_BxTm1xV) * mask_BxT[:, 1:], axis=-1)
 
 
+def _positions_kl(logp_BxTm1xV, ref_BxTm1xV, attend_BxT):
+    """Per-sequence KL(pi_ref || pi_theta) summed over every attended position (question and answer)."""
+    return jnp.sum(kl_divergence(ref_BxTm1xV, logp_BxTm1xV) * attend_BxT[:, 1:], axis=-1)
+
+
+def _reference_laws(batch, group, tokens, name):
+    """The reference model's next-token log-probabilities on the batch's ``group`` rows: the
+    precomputed ``<group>_ref_dist``, or computed now from ``reference_params`` (no gradient)."""
+    if f"{group}_ref_dist" in batch:
+        return batch[f"{group}_ref_dist"]
+    if "reference_params" in batch:
+        return next_token_log_probs(jax.lax.stop_gradient(batch["reference_params"]), tokens)
+    raise ValueError(f"input {name} needs {group + '_ref_dist'!r} or 'reference_params' in the batch (see "
+                     f"sequence_batch); it has {sorted(batch)}")
+
+
 def _need_key(batch, key, name):
     if key not in batch:
         raise ValueError(f"input {name} needs {key!r} in the batch (see sequence_batch); it has {sorted(batch)}")
@@ -522,7 +538,7 @@ def _seq_forget(params, batch, need):
     if "forget_length" in need:
         out["forget_length"] = batch["forget_length"]
     if "forget_kl" in need:
-        out["forget_kl"] = _sequence_kl(logp, _need_key(batch, "forget_ref_dist", "forget_kl"), mask)
+        out["forget_kl"] = _sequence_kl(logp, _reference_laws(batch, "forget", tokens, "forget_kl"), mask)
     return out
 
 
@@ -534,6 +550,8 @@ def _seq_idk(params, batch, need):
         out["idk_logp"] = _sequence_logp(next_token_log_probs(params, tokens), tokens, mask)
     if "idk_ref_logp" in need:
         out["idk_ref_logp"] = _need_key(batch, "forget_idk_ref_logp", "idk_ref_logp")
+    if "idk_length" in need:
+        out["idk_length"] = jnp.sum(mask[:, 1:], axis=-1)
     return out
 
 
@@ -544,20 +562,29 @@ def _seq_retain(params, batch, need):
     if "retain_logp" in need:
         out["retain_logp"] = _sequence_logp(logp, tokens, mask)
     if "retain_kl" in need:
-        out["retain_kl"] = _sequence_kl(logp, _need_key(batch, "retain_ref_dist", "retain_kl"), mask)
+        out["retain_kl"] = _sequence_kl(logp, _reference_laws(batch, "retain", tokens, "retain_kl"), mask)
+    if "retain_length" in need:
+        out["retain_length"] = jnp.sum(mask[:, 1:], axis=-1)
+    if "retain_kl_positions" in need or "retain_positions" in need:
+        attend = _need_key(batch, "retain_attend", "retain_kl_positions")
+        out["retain_positions"] = jnp.sum(attend[:, 1:], axis=-1)
+        if "retain_kl_positions" in need:
+            out["retain_kl_positions"] = _positions_kl(
+                logp, _reference_laws(batch, "retain", tokens, "retain_kl_positions"), attend)
     return out
 
 
 SEQUENCE_INPUTS = Providers((
     Provider(("forget_logp", "forget_ref_logp", "forget_length", "forget_kl"), _seq_forget),
-    Provider(("idk_logp", "idk_ref_logp"), _seq_idk),
-    Provider(("retain_logp", "retain_kl"), _seq_retain),
+    Provider(("idk_logp", "idk_ref_logp", "idk_length"), _seq_idk),
+    Provider(("retain_logp", "retain_kl", "retain_length", "retain_kl_positions", "retain_positions"), _seq_retain),
 ))
 """Loss inputs of the transformer on a :func:`sequence_batch`: per-sequence log-probabilities
 ``log pi(y) = sum_t log pi(y_{t+1} | y_{<=t})`` over the scored tokens, the answer length, and
-per-sequence KLs to the reference (the per-token KL summed over the scored tokens). One
-forward pass per part of the batch (forget, uninformed answers, retain), each only if a
-method needs it."""
+per-sequence KLs to the reference (the per-token KL summed over the scored tokens), and for the
+token- and position-mean components the answers' lengths and the KL over every attended position
+(``retain_attend`` in the batch). One forward pass per part of the batch (forget, uninformed
+answers, retain), each only if a method needs it."""
 
 
 _jit_sequence_log_probs = jax.jit(sequence_log_probs)
@@ -572,7 +599,8 @@ def jit_next_token_log_probs(params: dict, tokens_BxT: jax.Array) -> jax.Array:
 
 
 def sequence_batch(params_ref, forget_tokens, forget_mask, retain_tokens=None, retain_mask=None, *,
-                   idk_tokens=None, idk_mask=None, forget_kl: bool = False, chunk: int = 1024) -> dict:
+                   idk_tokens=None, idk_mask=None, forget_kl: bool = False, retain_attend=None,
+                   chunk: int = 128, reference: str = "precomputed") -> dict:
     """The data :data:`SEQUENCE_INPUTS` reads, with the reference model's values precomputed.
 
     Args:
@@ -582,13 +610,20 @@ def sequence_batch(params_ref, forget_tokens, forget_mask, retain_tokens=None, r
       idk_tokens, idk_mask: one uninformed answer per forget sequence, ``(N_f, T)``, optional
         (IDK and DPO).
       forget_kl: also store the reference's next-token laws on the forget set (KTO, K_FG).
+      retain_attend: ``(N_r, T)`` 0/1 mask of every real token of the retain sequences (question
+        and answer), for the position-mean KL (``retain_kl_positions``); optional.
       chunk: sequences per forward pass of the precomputation.
+      reference: ``"precomputed"``: the reference's next-token laws stored per row
+        (``forget_ref_dist``, ``retain_ref_dist``: rows x positions x vocabulary floats, the largest
+        arrays by far); ``"on_the_fly"``: the reference parameters stored once
+        (``reference_params``) and its laws computed on each step's rows, one more forward pass
+        of the batch for the KL terms, and memory that does not grow with the data.
     Returns:
       A dict of arrays whose names start with their group (``forget_*``, ``retain_*``), so
       :func:`synthetic.engine.minibatches` samples each group's rows together:
       ``forget_tokens, forget_mask, forget_length, forget_ref_logp`` (and ``forget_ref_dist``,
       ``forget_idk_tokens, forget_idk_mask, forget_idk_ref_logp``), ``retain_tokens,
-      retain_mask, retain_ref_dist``.
+      retain_mask, retain_ref_dist`` (and ``retain_attend``).
     """
     def chunked(fn, *arrays):
         n = arrays[0].shape[0]
@@ -606,12 +641,21 @@ def sequence_batch(params_ref, forget_tokens, forget_mask, retain_tokens=None, r
         "forget_length": jnp.sum(f_mask[:, 1:], axis=1),
         "forget_ref_logp": chunked(seq_lp, f_tok, f_mask),
     }
-    if forget_kl:
+    if reference not in ("precomputed", "on_the_fly"):
+        raise ValueError(f"reference must be 'precomputed' or 'on_the_fly', got {reference!r}")
+    laws = reference == "precomputed"
+    if not laws and (forget_kl or retain_tokens is not None):
+        batch["reference_params"] = params_ref
+    if forget_kl and laws:
         batch["forget_ref_dist"] = chunked(dist, f_tok)
     if idk_tokens is not None:
         i_tok, i_mask = jnp.asarray(idk_tokens), jnp.asarray(idk_mask, DTYPE)
         batch.update(forget_idk_tokens=i_tok, forget_idk_mask=i_mask, forget_idk_ref_logp=chunked(seq_lp, i_tok, i_mask))
     if retain_tokens is not None:
         r_tok = jnp.asarray(retain_tokens)
-        batch.update(retain_tokens=r_tok, retain_mask=jnp.asarray(retain_mask, DTYPE), retain_ref_dist=chunked(dist, r_tok))
+        batch.update(retain_tokens=r_tok, retain_mask=jnp.asarray(retain_mask, DTYPE))
+        if laws:
+            batch["retain_ref_dist"] = chunked(dist, r_tok)
+        if retain_attend is not None:
+            batch["retain_attend"] = jnp.asarray(retain_attend, DTYPE)
     return batch
