@@ -47,6 +47,7 @@ from typing import Optional
 
 from figures.files import save_figure
 from synthetic.experiment import Experiment, is_cached, run_cached, seeds_of, with_seeds
+from synthetic.memory import release
 from synthetic.registry import experiments
 from synthetic.report import headline, render_report, verdict_counts
 from synthetic.store import PENDING_WRITES, atomic_write_text
@@ -248,6 +249,7 @@ def main(argv=None) -> int:
             progress(line)
         records.append(run_experiment(exp, config, out, progress))
         time_left.done(name, records[-1]["seconds"], records[-1]["cached"])
+        release()  # one experiment's compiled programs and freed heap do not add to the next one's
 
     claims = [c for r in records for c in r["claims"]]
     atomic_write_text(out / "claims.json", json.dumps([c.to_json() for c in claims], indent=2) + "\n")
