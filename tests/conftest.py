@@ -83,7 +83,7 @@ FILE_SECONDS = {
     "test_figures.py": 4, "test_tofu_collapse_figures.py": 3, "test_imports.py": 3, "test_data.py": 3,
     "test_methods.py": 3, "test_claims.py": 3, "test_models.py": 2, "test_optim.py": 2, "test_cache.py": 2,
     "test_markov_data.py": 2, "test_tofu_eval.py": 1, "test_store.py": 1, "test_tofu_data.py": 1, "test_layout.py": 3,
-    "test_docs.py": 12,
+    "test_docs.py": 12, "test_tofu_ablation.py": 2, "test_memory.py": 1,
 }  # fmt: skip
 
 

@@ -16,8 +16,10 @@ from synthetic.worlds.tofu_mini import config as cconfig
 from synthetic.worlds.tofu_mini import measures, scoring
 from synthetic.worlds.tofu_mini import study as crun
 from synthetic.worlds.tofu_mini import unlearn as tofu_unlearn
-from synthetic.worlds.tofu_mini.data import IDK_ANSWERS, TofuConfig
+from synthetic.worlds.tofu_mini.data import IDK_ANSWERS
+from synthetic.worlds.tofu_mini.profiles import ProfileConfig
 from synthetic.worlds.tofu_mini.lm import train_models
+from theory.methods import get_method
 
 
 @pytest.mark.parametrize("config", [tf.TransformerConfig(vocab_size=30, context=12, layers=2, width=16, heads=2),
@@ -37,6 +39,19 @@ def test_cached_greedy_decode_equals_decoding_with_full_forward_passes(config):
     np.testing.assert_array_equal(out, want)
 
 
+def test_greedy_sets_of_similar_length_decode_as_one_batch_with_the_same_tokens():
+    config = tf.TransformerConfig(vocab_size=30, context=14, layers=1, width=16, heads=2)
+    params = tf.init(jax.random.key(4), config)
+    sets = {}
+    for name, (B, T) in {"a": (3, 12), "b": (5, 11), "c": (4, 6)}.items():
+        tokens = jax.random.randint(jax.random.key(B), (B, T), 1, config.vocab_size)
+        sets[name] = {"tokens": tokens, "prompt": jnp.full((B,), 3) + jnp.arange(B) % 2}
+    got = jax.jit(scoring._greedy_decodes)(params, sets)
+    for name, g in sets.items():  # a and b (12 and 11 positions) share a decode; c decodes alone
+        want = tf.greedy_complete(params, g["tokens"], g["prompt"])
+        np.testing.assert_array_equal(np.asarray(got[name]), np.asarray(want), err_msg=name)
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """The tiny study's corpus and models (10 authors, 1 layer of width 16), trained once into
@@ -50,7 +65,7 @@ def models(tmp_path_factory):
 @pytest.fixture(scope="module")
 def small(models):
     corpus, params, _ = models
-    assert corpus.config == TofuConfig(n_authors=10, relations=2, n_real_authors=4, n_countries=2)
+    assert corpus.config == ProfileConfig(n_authors=10, relations=2, n_real_authors=4, n_countries=2)
     return corpus, params["full"]
 
 
@@ -60,13 +75,18 @@ def test_unlearning_data_holds_every_methods_inputs(small):
     n_f, n_r = len(corpus.split("forget", 20)), len(corpus.split("retain", 20))
     assert data["forget_tokens"].shape[0] == data["forget_idk_tokens"].shape[0] == n_f == 4
     assert data["retain_tokens"].shape[0] == n_r == 16
-    assert data["forget_ref_dist"].shape[:2] == (n_f, tf.config_of(params).context - 1)
+    # each group at its own longest row, within the model's context; the reference's laws are
+    # computed on each step's rows from the parameters the data carries, not stored per row
+    T = data["forget_tokens"].shape[1]
+    assert T == corpus.encode(corpus.split("forget", 20)).tokens.shape[1] <= tf.config_of(params).context
+    assert data["reference_params"] is params and not any(k.endswith("_ref_dist") for k in data)
+    assert "reference_params" not in tofu_unlearn.unlearning_data(corpus, params, 20, retain_kl=False, forget_kl=False)
     # the uninformed answers are the IDK list, in turn
     first = corpus.tokenizer.decode(np.asarray(data["forget_idk_tokens"][1])[np.asarray(data["forget_idk_mask"][1]) > 0])
     assert first.startswith(IDK_ANSWERS[1])
     # the reference's log-probability of each forget answer: the answer tokens only (and <end>),
     # by hand from the model's next-token log-probabilities
-    enc = corpus.encode(corpus.split("forget", 20), length=tf.config_of(params).context)
+    enc = corpus.encode(corpus.split("forget", 20))
     logp = np.asarray(tf.next_token_log_probs(params, enc.tokens), np.float64)
     per_token = np.take_along_axis(logp, enc.tokens[:, 1:, None], axis=-1)[..., 0]
     lp = np.sum(per_token * (enc.answer_mask[:, 1:] > 0), axis=-1)
@@ -127,6 +147,19 @@ def test_recipe_warms_up_then_decays_linearly():
     assert warmup_decay_adamw(4, 20, weight_decay=0.0) is opt
 
 
+def test_the_papers_normalisations_swap_the_mean_terms_only():
+    npo_rt = tofu_unlearn.normalised(get_method("NPO+RT", beta=0.3), "paper")
+    assert npo_rt.weights == {"npo": 1.0, "rt_tokens": 1.0} and npo_rt.hyper["beta"] == 0.3
+    assert tofu_unlearn.normalised(get_method("GA+KL"), "paper").weights == {"ga_tokens": 1.0, "kl_rt_positions": 1.0}
+    assert tofu_unlearn.normalised(get_method("IDK+RT"), "paper").weights == {"idk_tokens": 1.0, "rt_tokens": 1.0}
+    for name in ("NPO", "KTO", "DPO+RT", "SimNPO+RT"):  # sums stay sums (DPO+RT's retain term becomes a mean)
+        w = tofu_unlearn.normalised(get_method(name), "paper").weights
+        assert {k for k in w if k not in ("rt_tokens",)} == {k for k in get_method(name).weights if k != "rt"}
+    assert tofu_unlearn.normalised(get_method("GA+RT"), "sum") == get_method("GA+RT")
+    with pytest.raises(ValueError, match="normalisation must be 'paper' or 'sum'"):
+        tofu_unlearn.normalised(get_method("GA"), "mean")
+
+
 def tiny_config():
     config = cconfig.tofu_collapse_config(quick=True)
     models = config["models"]
@@ -136,7 +169,7 @@ def tiny_config():
     models["splits"], models["retrain_seeds"] = [10], [0]
     config["methods"] = ["GA", "NPO", "NPO+RT", "IDK+RT", "DPO", "KTO"]
     config["splits"], config["large_splits"] = [10], []  # the large splits run the same code
-    config["unlearn"].update(seeds=2, epochs=3, batch_size=2, eval_cap=8, greedy_cap=4)
+    config["unlearn"].update(seeds=2, epochs=3, batch_size=2, eval={"forget": 8, "forget_greedy": 4, "retain": 8})
     config["guidance"].update(betas=[0.1, 1.0], learning_rates=[3e-3], retain_weights=[0.0, 1.0, 2.0])
     config["long"].update(steps=60, n_records=8, fit_decades_from=6)
     return config
@@ -181,10 +214,25 @@ def test_study_results(study):
 def test_study_claims_and_table(study):
     config, a, _ = study
     claims = {c.id: c for c in cclaims.tofu_collapse_claims(config, a)}
-    assert set(claims) == {"tofu_mini.ga_collapses", "tofu_mini.npo_stable", "tofu_mini.ga_fq_peaks_then_falls",
-                           "tofu_mini.npo_rt_best_fq", "tofu_mini.npo_answers_valid_but_wrong",
-                           "tofu_mini.retain_weight", "tofu_mini.ga_linear_npo_log"}
+    assert set(claims) == {f"tofu_mini.{c}" for c in (
+        "ga_collapses", "npo_stable", "npo_collapses_later", "ga_fq_peaks_then_falls", "npo_fq_plateau",
+        "npo_rt_forgets_with_utility", "npo_answers_valid_but_wrong", "npo_rt_large_splits", "retain_weight",
+        "simnpo_rt_forgets_with_utility", "ga_linear_npo_log")}
     assert claims["tofu_mini.ga_linear_npo_log"].kind == "extension"
+    assert claims["tofu_mini.simnpo_rt_forgets_with_utility"].kind == "extension"
+    # what did not run is inconclusive, never a pass: no split above 10%, no SimNPO+RT
+    assert claims["tofu_mini.npo_rt_large_splits"].verdict == "inconclusive"
+    assert claims["tofu_mini.simnpo_rt_forgets_with_utility"].verdict == "inconclusive"
+    # figure 5's reading: NPO+RT's best forget quality where utility is at least UTILITY_SHARE x the full model's
+    s10 = a["splits"]["10"]
+    c = config["methods"].index("NPO+RT")
+    ok = s10["model_utility"][:, c] >= cclaims.UTILITY_SHARE * float(s10["full"]["model_utility"])
+    want = np.max(np.where(ok, s10["forget_quality"][:, c], cclaims.FQ_FLOOR), axis=-1)
+    np.testing.assert_allclose(cclaims.best_fq_with_utility(s10, "NPO+RT"), want)
+    lows = cclaims.npo_stable_reading(s10)
+    assert set(lows) == {"NPO", "NPO+RT"}  # NPO+KL did not run
+    np.testing.assert_allclose(lows["NPO"], s10["model_utility"][:, config["methods"].index("NPO")].min(-1)
+                               / float(s10["full"]["model_utility"]))
     assert all(c.verdict in ("pass", "fail", "inconclusive") for c in claims.values())
     # the collapse claim reads GA's final utility against the full model's
     ga = a["splits"]["10"]["model_utility"][:, config["methods"].index("GA"), -1]
@@ -203,7 +251,7 @@ def test_peak_index_ignores_diverged_records():
     (lambda c: c.update(splits=[10, 15]), "splits must be among"),
     (lambda c: c["guidance"].update(split=50), "guidance split 50"),
     (lambda c: c.update(methods=["GA", "NOP"]), "NOP"),
-    (lambda c: c.update(retain_methods=["NPO+RT", "NPO"]), "retain_methods must all use retain data"),
+    (lambda c: c.update(large_methods=["NPO+RT", "NPO"]), "large_methods must all use retain data"),
     (lambda c: c["unlearn"].update(seeds=0), "unlearn.seeds"),
 ])
 def test_bad_configs_are_refused_before_any_work(change, match, tmp_path):

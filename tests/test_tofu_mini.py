@@ -27,11 +27,11 @@ def tiny(tmp_path_factory):
 
 def test_models_and_results(tiny):
     config, results, folder, _ = tiny
-    # the full model, one retrained model per split and a second seed for 10%: 4 saved models
-    assert len(list((folder / "models").glob("tofu_*.npz"))) == 2 + len(config["splits"])
+    # the pretrained and the full model, one retrained model per split and a second seed for 10%
+    assert len(list((folder / "models").glob("tofu_*.npz"))) == 3 + len(config["splits"])
     full = results["full"]
     n_q = {p: len(full["forget"][str(p)]["truth_ratio"]) for p in config["splits"]}
-    assert n_q == {10: 2 * 3, 90: 18 * 3}  # 10% and 90% of 20 authors, 3 relations each
+    assert n_q == {10: 2 * 4, 90: 18 * 4}  # 10% and 90% of 20 authors, 4 relations each
     assert full["forget"]["10"]["p_perturbed"].shape == (n_q[10], 3)
     # the sets measured: every split's forget set for the full model and that split's retrained
     # model; the utility sets for the full model and the 10% split's two retrained models
@@ -39,8 +39,8 @@ def test_models_and_results(tiny):
     assert set(results["retrained"]["90"]) == {"forget"} and set(results["retrained"]["90"]["forget"]) == {"90"}
     assert set(results["retrained"]["10"]) == {"forget", *measures.UTILITY_SETS}
     assert set(results["other_seeds"]) == {"1"} and set(results["other_seeds"]["1"]["forget"]) == {"10"}
-    assert set(full["retain"]) == {"p_answer", "p_paraphrase", "p_perturbed", "truth_ratio", "rouge", "right", "valid",
-                                   "degenerate"}
+    assert set(full["retain"]) == {"p_answer", "p_paraphrase", "p_perturbed", "truth_ratio", "rouge", "right",
+                                   "knows", "valid", "degenerate"}
     # utility is the harmonic mean of the nine numbers of the 10% split's sets
     u = measures.utility(full)
     assert 0 < u <= 1
@@ -80,14 +80,21 @@ def test_saved_models_are_reused(tiny, monkeypatch):
 def test_claims_are_decided_on_the_results(tiny):
     config, results, _, _ = tiny
     claims = {c.id: c for c in tclaims.tofu_mini_claims(config, results)}
-    assert set(claims) == {"tofu_mini.full_learns_the_facts", "tofu_mini.full_knows_forget",
-                           "tofu_mini.retrain_is_baseline", "tofu_mini.retrain_guesses_validly"}
+    assert set(claims) == {"tofu_mini.full_learns_the_facts", "tofu_mini.pretraining_kept",
+                           "tofu_mini.full_knows_forget", "tofu_mini.retrain_is_baseline",
+                           "tofu_mini.retrain_guesses_validly", "tofu_mini.brake_like_tofu"}
     assert claims["tofu_mini.full_knows_forget"].kind == "paper"
     fq = measures.forget_quality(results["full"]["forget"]["90"]["truth_ratio"],
                                  results["retrained"]["90"]["forget"]["90"]["truth_ratio"])
     assert claims["tofu_mini.full_knows_forget"].values["forget_quality_full"][90] == pytest.approx(float(fq))
     valid = float(np.mean(results["retrained"]["10"]["forget"]["10"]["valid"]))
     assert claims["tofu_mini.retrain_guesses_validly"].values["valid"] == pytest.approx(valid)
+    # NPO's brake: beta x the median summed log-likelihood the forget answers lose, full -> retrained
+    gap = results["brake"]["10"]["gap"]
+    assert claims["tofu_mini.brake_like_tofu"].values["beta_gap"][10] == pytest.approx(0.1 * float(np.median(gap)))
+    assert gap.shape == (len(results["full"]["forget"]["10"]["valid"]),)
+    kept = claims["tofu_mini.pretraining_kept"].values["world_facts"]
+    assert kept["pretrained"] == pytest.approx(float(np.mean(results["pretrained"]["world_facts"]["knows"])))
     exp = experiments()["tofu_mini_models"]
     assert exp.function("run") is trun.run_models and exp.function("claims") is tclaims.tofu_mini_claims
 

@@ -48,6 +48,7 @@ __all__ = [
     "Encoded",
     "make_corpus",
     "SPLITS",
+    "MAIN_SPLIT",
     "CORPUS_VERSION",
     "IDK_ANSWERS",
 ]
@@ -57,6 +58,9 @@ CORPUS_VERSION = "tofu-mini-4"
 
 SPLITS = (1, 5, 10, 20, 50, 90)
 """The forget splits, in percent of the authors (TOFU's 1, 5, 10 and the paper's 20-90)."""
+
+MAIN_SPLIT = 10
+"""The split of the second retrained model (another seed), of the claims and of the ablation: TOFU's 10%."""
 
 PAD, QUESTION, ANSWER, END = "<pad>", "<q>", "<a>", "<end>"
 
@@ -203,7 +207,10 @@ class QA:
       template: the question template's index.
       question, answer: the texts; ``paraphrase``: the correct value in the other answer
         template; ``wordings``: every correct answer (``answer`` first; the models train on
-        all of them); ``perturbed``: ``answer``'s template with wrong values.
+        all of them, or on the first only); ``perturbed``: wrong answers in the wording the
+        corpus uses for the truth ratio (this corpus: ``answer``'s template; the profile
+        corpus, :mod:`.profiles`: the paraphrase's, as TOFU); ``perturbed_like_answer``: the
+        same wrong values in ``answer``'s wording (empty where it is ``perturbed``).
       value: the correct value; ``valid_values``: every value of the relation.
     """
 
@@ -218,6 +225,7 @@ class QA:
     perturbed: tuple
     value: str
     valid_values: tuple
+    perturbed_like_answer: tuple = ()
 
 
 class Tokenizer:
@@ -283,6 +291,8 @@ class Corpus:
       authors: the fictitious authors' names; ``real_authors``, ``countries`` likewise.
       qa: every question-answer pair (authors first, then real authors, then world facts).
       tokenizer: the word-level :class:`Tokenizer` of the whole corpus.
+      pretraining: the pairs a pretrained model learns before the fictitious authors (the
+        profile corpus, :mod:`.profiles`; empty for this module's corpus).
     """
 
     config: TofuConfig
@@ -291,6 +301,7 @@ class Corpus:
     countries: tuple
     qa: tuple
     tokenizer: Tokenizer
+    pretraining: tuple = ()
 
     def forget_authors(self, percent: int) -> np.ndarray:
         """Indices of the authors of the ``percent``% forget split: the last
@@ -321,9 +332,11 @@ class Corpus:
         authors = self.split("full") if percent is None else self.split("retain", percent)
         return authors + self.split("real_authors") + self.split("world_facts")
 
-    def encode_training(self, pairs: Sequence[QA], length: Optional[int] = None) -> Encoded:
-        """Token arrays of every correct wording of every pair: what a model trains on."""
-        return self._pack([(q.question, w) for q in pairs for w in q.wordings], length)
+    def encode_training(self, pairs: Sequence[QA], length: Optional[int] = None, wordings: Optional[int] = None
+                        ) -> Encoded:
+        """Token arrays of the correct wordings of every pair (the first ``wordings`` of each;
+        default: all): what a model trains on."""
+        return self._pack([(q.question, w) for q in pairs for w in q.wordings[:wordings]], length)
 
     def encode(self, pairs: Sequence[QA], answers: str = "answer", length: Optional[int] = None) -> Encoded:
         """Token arrays of ``pairs`` with their ``answers`` (``"answer"`` or ``"paraphrase"``),

@@ -1,5 +1,6 @@
-"""TOFU in miniature's two experiments: its models (``tofu_mini_models``) and the unlearning
-study on them (``tofu_mini``)."""
+"""TOFU in miniature's three experiments: its models (``tofu_mini_models``), the unlearning
+study on them (``tofu_mini``), and the ablation that finds which property of the setting decides
+NPO's verdicts (``tofu_mini_ablation``)."""
 
 from synthetic.experiment import Experiment
 from synthetic.worlds.tofu_mini import config
@@ -24,5 +25,15 @@ EXPERIMENTS = (
         figures=".figures:all_figures",
         tables=".claims:answers_table",
         reference_seconds=537,
+    ),
+    Experiment(
+        name="tofu_mini_ablation",
+        description="TOFU in miniature: which property of the setting decides NPO's verdicts, one switched at a time",
+        config=config.ablation_config,
+        run=".ablation:run_ablation",
+        claims=".claims:ablation_claims",
+        figures=".figures:ablation_figures",
+        tables=".claims:ablation_table",
+        reference_seconds=400,
     ),
 )

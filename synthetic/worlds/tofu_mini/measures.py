@@ -651,23 +651,27 @@ def probability_numbers(logs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]
     return out
 
 
-def answer_numbers(answers, wordings, valid_values, end_token: int) -> dict[str, np.ndarray]:
+def answer_numbers(answers, wordings, valid_values, end_token: int, values=None) -> dict[str, np.ndarray]:
     """Per greedy answer (token tuples; what follows the first end token is ignored): ``rouge``
     (ROUGE-L recall of the words before the end token against the closest correct wording; 0 for
     an empty answer), ``right`` (those words are one of the correct wordings), ``valid``
-    (:func:`is_valid_answer`) and ``degenerate`` (:func:`is_degenerate`). ``wordings`` and ``valid_values`` hold one collection of token
-    tuples per answer."""
+    (:func:`is_valid_answer`) and ``degenerate`` (:func:`is_degenerate`); with ``values`` (the
+    question's own value, a token tuple, per answer) also ``knows``: the answer names it (right in
+    substance, whatever the wording: the measure of long answers). ``wordings`` and
+    ``valid_values`` hold one collection of token tuples per answer."""
     end = _token_id(end_token, "end_token")
-    out = {k: np.zeros(len(answers), dtype=np.float64 if k == "rouge" else bool)
-           for k in ("rouge", "right", "valid", "degenerate")}
-    for i, (g, words, values) in enumerate(zip(answers, wordings, valid_values)):
+    keys = ("rouge", "right", "valid", "degenerate") + (("knows",) if values is not None else ())
+    out = {k: np.zeros(len(answers), dtype=np.float64 if k == "rouge" else bool) for k in keys}
+    for i, (g, words, valid) in enumerate(zip(answers, wordings, valid_values)):
         g = tuple(g)
         words = [tuple(w) for w in words]
         text = _until_end(g, end)[0]
         out["degenerate"][i] = _degenerate(g, end, 3)
         out["rouge"][i] = max(_rouge_cached(text, w) for w in words) if text else 0.0
         out["right"][i] = text in set(words)
-        out["valid"][i] = not out["degenerate"][i] and names_a_value(text, values)
+        out["valid"][i] = not out["degenerate"][i] and names_a_value(text, valid)
+        if values is not None:
+            out["knows"][i] = names_a_value(text, [values[i]])
     return out
 
 

@@ -35,7 +35,7 @@ from theory.objectives import kl_divergence
 __all__ = [
     "EvalSets",
     "eval_sets",
-    "RowIndex",
+    "CHUNK",
     "row_log_p",
     "set_logs",
     "eval_context",
@@ -46,6 +46,7 @@ __all__ = [
     "wordings_and_values",
     "answers_after_prompts",
     "GREEDY_SETS",
+    "MERGE",
 ]
 
 GREEDY_SETS = ("forget_greedy",) + measures.UTILITY_SETS
@@ -87,17 +88,14 @@ def eval_sets(corpus: Corpus, split: int, *, cap: Optional[int] = 60, greedy_cap
     )
 
 
-@jax.tree_util.register_static
-@dataclasses.dataclass(frozen=True)
-class RowIndex:
-    """Where each scored part of each set sits in the evaluation batch: ``((set, part), (start,
-    rows))`` pairs. A static pytree node (no leaves), so row counts stay Python ints under
-    ``jit`` and ``vmap``."""
+GREEDY_SLACK = 8
+"""Greedy answers may run this many tokens past the set's longest true answer (within the model's
+context) before they count as never ending (degenerate): the decode of a set costs its own
+length, not the context's."""
 
-    parts: tuple
-
-    def __getitem__(self, key: tuple[str, str]) -> tuple[int, int]:
-        return dict(self.parts)[key]
+CHUNK = 16
+"""Rows per forward pass inside an evaluation (``lax.map`` over chunks): the memory of an
+evaluation grows with the chunk, not with the set, whatever the number of runs evaluated at once."""
 
 
 def row_log_p(params, tokens, mask):
@@ -110,71 +108,159 @@ def row_log_p(params, tokens, mask):
     return jnp.sum(lp * m, axis=-1) / jnp.maximum(jnp.sum(m, axis=-1), 1.0), logp, lp, m
 
 
+def _chunked(f, xs):
+    """``jax.lax.map(f, xs)`` in :data:`CHUNK` rows per call, the rows padded (with copies of the
+    last) to a multiple of the chunk: one traced instance of ``f``, none for a remainder."""
+    n = jax.tree.leaves(xs)[0].shape[0]
+    pad = -n % CHUNK
+    xs = jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)]) if pad else a, xs)
+    return jax.tree.map(lambda a: a[:n], jax.lax.map(f, xs, batch_size=CHUNK))
+
+
+def _chunked_log_p(params, tokens, mask):
+    """:func:`row_log_p`'s first output for every row, :data:`CHUNK` rows per forward pass."""
+    return _chunked(lambda tm: row_log_p(params, tm[0][None], tm[1][None])[0][0], (tokens, mask))
+
+
+MERGE = 1.25
+"""Sets whose rows' lengths are within this factor of each other are scored (and greedy sets
+decoded) as one batch, padded to the longest: fewer, larger programs, the same numbers (a row's
+causal log-probabilities do not depend on positions after it)."""
+
+
+def _length_groups(lengths: dict) -> list[list]:
+    """The names of ``lengths`` (name -> positions) in groups of similar length (:data:`MERGE`)."""
+    groups = []
+    for n in sorted(lengths, key=lengths.get):
+        if groups and lengths[n] <= MERGE * lengths[groups[-1][0]]:
+            groups[-1].append(n)
+        else:
+            groups.append([n])
+    return groups
+
+
+def _pad_to(a, T: int):
+    return jnp.pad(a, ((0, 0), (0, T - a.shape[1])))
+
+
+def _log_p_sets(params, rows: dict) -> dict:
+    """:func:`_chunked_log_p` of every set's rows (``{name: (tokens, mask)}``), sets of similar
+    length in one pass."""
+    out = {}
+    for group in _length_groups({n: t.shape[1] for n, (t, _) in rows.items()}):
+        T = max(rows[n][0].shape[1] for n in group)
+        lnp = _chunked_log_p(params, *(jnp.concatenate([_pad_to(rows[n][k], T) for n in group]) for k in (0, 1)))
+        start = 0
+        for n in group:
+            out[n] = lnp[start:start + rows[n][0].shape[0]]
+            start += rows[n][0].shape[0]
+    return out
+
+
 def set_logs(answer, paraphrase, perturbed) -> dict:
     """One set's per-question logs from its rows' :func:`row_log_p`: ``log_p_answer (Q,)``,
     ``log_p_paraphrase (Q,)``, ``log_p_perturbed (Q, K)`` and ``log_truth_ratio (Q,)``, the log of
-    the geometric mean of the perturbed ``p~`` over the paraphrase's (TOFU's code). Logs, because
-    a collapsed model's probabilities underflow float32."""
+    the geometric mean of the perturbed ``p~`` over the paraphrase's (TOFU's code; a corpus whose
+    paraphrase is the answer itself, as TOFU's real-authors and world-facts sets, makes the answer
+    the base). Logs, because a collapsed model's probabilities underflow float32."""
     perturbed = perturbed.reshape(answer.shape[0], -1)
     return {"log_p_answer": answer, "log_p_paraphrase": paraphrase, "log_p_perturbed": perturbed,
             "log_truth_ratio": jnp.mean(perturbed, axis=-1) - paraphrase}
 
 
+def _set_rows(corpus: Corpus, pairs) -> dict:
+    """Every scored row of a set, answers ``(Q, T)``, paraphrases ``(Q, T)`` and perturbed answers
+    ``(Q * K, T)`` (tokens and answer masks), padded to the set's own longest row."""
+    parts = [corpus.encode(pairs), corpus.encode(pairs, "paraphrase"), corpus.encode_perturbed(pairs)]
+    T = max(e.tokens.shape[1] for e in parts)
+    pad = [corpus.encode(pairs, length=T), corpus.encode(pairs, "paraphrase", length=T),
+           corpus.encode_perturbed(pairs, length=T)]
+    return {part: {"tokens": jnp.asarray(e.tokens), "mask": jnp.asarray(e.answer_mask)}
+            for part, e in zip(("answer", "paraphrase", "perturbed"), pad)}
+
+
+def _greedy_rows(corpus: Corpus, pairs, context: int) -> Encoded:
+    """The prompts of ``pairs`` (with their answers, which greedy decoding overwrites), padded to
+    the set's longest question and answer plus :data:`GREEDY_SLACK`, at most ``context``."""
+    longest = corpus.encode(pairs).tokens.shape[1]
+    return corpus.encode(pairs, length=min(context, longest + GREEDY_SLACK))
+
+
 def eval_context(corpus: Corpus, sets: EvalSets, params_ref) -> dict:
-    """The arrays :func:`tofu_metrics` reads (the engine's ``context``): every scored answer of
-    every set as one batch of rows, with per-row group indices, the greedy prompts, the
-    reference's next-token laws on the forget answers and the reference parameters."""
-    T = tf.config_of(params_ref).context
-    rows, masks, index = [], [], {}
+    """The arrays :func:`tofu_metrics` reads (the engine's ``context``): per set, every scored
+    answer as rows of that set's own length (short answers are not padded to the longest);
+    per greedy set its prompts; the reference's next-token laws on the forget answers and the
+    reference parameters."""
     K = len(sets.forget[0].perturbed)
+    out = {"rows": {}, "greedy": {}}
     for name in ("forget",) + measures.UTILITY_SETS:
         pairs = getattr(sets, name)
         if any(len(q.perturbed) != K for q in pairs):
             raise ValueError(f"every question of the {name} set must have {K} perturbed answers")
-        for part, enc in (("answer", corpus.encode(pairs, length=T)),
-                          ("paraphrase", corpus.encode(pairs, "paraphrase", length=T)),
-                          ("perturbed", corpus.encode_perturbed(pairs, length=T))):
-            index[(name, part)] = (sum(len(r) for r in rows), enc.tokens.shape[0])
-            rows.append(enc.tokens)
-            masks.append(enc.answer_mask)
-    greedy = [corpus.encode(getattr(sets, n), length=T) for n in GREEDY_SETS]
-    f = corpus.encode(sets.forget, length=T)
-    return {
-        "tokens": jnp.asarray(np.concatenate(rows)),
-        "mask": jnp.asarray(np.concatenate(masks)),
-        "greedy_tokens": jnp.asarray(np.concatenate([g.tokens for g in greedy])),
-        "greedy_prompt": jnp.asarray(np.concatenate([g.prompt_length for g in greedy])),
-        "forget_ref_logp": tf.jit_next_token_log_probs(params_ref, jnp.asarray(f.tokens)),
-        "params_ref": params_ref,
-        "index": RowIndex(tuple(index.items())),
-    }
+        out["rows"][name] = _set_rows(corpus, pairs)
+    for name in GREEDY_SETS:
+        enc = _greedy_rows(corpus, getattr(sets, name), tf.config_of(params_ref).context)
+        out["greedy"][name] = {"tokens": jnp.asarray(enc.tokens), "prompt": jnp.asarray(enc.prompt_length)}
+    out.update(forget_ref_logp=tf.jit_next_token_log_probs(params_ref, out["rows"]["forget"]["answer"]["tokens"]),
+               params_ref=params_ref)
+    return out
+
+
+def _forget_answers(params, ctx):
+    """Per forget answer, :func:`row_log_p`, and the forget KL ``E_FG KL(pi_ref || pi_theta)``
+    (summed over each answer's tokens) and NLL per token, in one pass of :data:`CHUNK` answers
+    at a time."""
+    rows = ctx["rows"]["forget"]["answer"]
+
+    def one(args):
+        tokens, mask, ref = args
+        lnp, logp, lp, m = row_log_p(params, tokens[None], mask[None])
+        return lnp[0], jnp.sum(kl_divergence(ref[None], logp) * m), jnp.sum(lp * m), jnp.sum(m)
+
+    lnp, kl, lp, n = _chunked(one, (rows["tokens"], rows["mask"], ctx["forget_ref_logp"]))
+    return lnp, jnp.mean(kl), -jnp.sum(lp) / jnp.sum(n)
 
 
 def tofu_metrics(params, method, ctx) -> dict:
     """The engine's metrics function: :func:`set_logs` of every evaluation set (``{set: logs}``),
     the forget KL ``E_FG KL(pi_ref || pi_theta)`` (summed over answer tokens), the forget NLL
-    (per token), ``param_distance``, all float32; and ``greedy`` ``(G, T)`` token ids (int16, or
-    int32 for a vocabulary above 32767): the prompts and greedy answers of :data:`GREEDY_SETS`."""
-    lnp, logp, lp, m = row_log_p(params, ctx["tokens"], ctx["mask"])
-    index = ctx["index"]
-
-    def rows(name, part):
-        start, n = index[(name, part)]
-        return lnp[start:start + n]
-
-    out = {name: set_logs(rows(name, "answer"), rows(name, "paraphrase"), rows(name, "perturbed"))
-           for name in ("forget",) + measures.UTILITY_SETS}
-    start, n = index[("forget", "answer")]
-    f_logp, f_mask, f_lp = logp[start:start + n], m[start:start + n], lp[start:start + n]
-    kl = jnp.sum(kl_divergence(ctx["forget_ref_logp"], f_logp) * f_mask, axis=-1)
-    out["forget_kl"] = jnp.mean(kl)
-    out["forget_nll"] = -jnp.sum(f_lp * f_mask) / jnp.sum(f_mask)
+    (per token), ``param_distance``, all float32; and ``greedy`` (``{set: (G, T)}`` token ids,
+    int16, or int32 for a vocabulary above 32767): the prompts and greedy answers of
+    :data:`GREEDY_SETS`."""
+    out = {}
+    answers, out["forget_kl"], out["forget_nll"] = _forget_answers(params, ctx)
+    scored = {}
+    for name, rows in ctx["rows"].items():
+        parts = ("paraphrase", "perturbed") if name == "forget" else ("answer", "paraphrase", "perturbed")
+        scored[name] = tuple(jnp.concatenate([rows[p][k] for p in parts]) for k in ("tokens", "mask"))
+    for name, lnp in _log_p_sets(params, scored).items():
+        q = ctx["rows"][name]["answer"]["tokens"].shape[0]
+        if name == "forget":
+            lnp = jnp.concatenate([answers, lnp])
+        out[name] = set_logs(lnp[:q], lnp[q:2 * q], lnp[2 * q:])
     out["param_distance"] = engine.param_distance(params, ctx["params_ref"])
     out = jax.tree.map(lambda v: v.astype(jnp.float32), out)
     # token ids in int16 when the vocabulary allows (the records hold every run's answers)
-    small = tf.config_of(params).vocab_size <= np.iinfo(np.int16).max
-    out["greedy"] = tf.greedy_complete(params, ctx["greedy_tokens"], ctx["greedy_prompt"]).astype(
-        jnp.int16 if small else jnp.int32)
+    dtype = jnp.int16 if tf.config_of(params).vocab_size <= np.iinfo(np.int16).max else jnp.int32
+    out["greedy"] = {name: t.astype(dtype) for name, t in _greedy_decodes(params, ctx["greedy"]).items()}
+    return out
+
+
+def _greedy_decodes(params, greedy: dict) -> dict:
+    """:func:`~synthetic.models.transformer.greedy_complete` of every greedy set (``{name: {tokens,
+    prompt}}``), sets of similar length (:data:`MERGE`) merged into one decode (padded to the
+    longest, then cut back: the same tokens as decoding each set alone)."""
+    out = {}
+    groups = _length_groups({n: g["tokens"].shape[1] for n, g in greedy.items()})
+    for group in groups:
+        T = max(greedy[n]["tokens"].shape[1] for n in group)
+        tokens = jnp.concatenate([_pad_to(greedy[n]["tokens"], T) for n in group])
+        done = tf.greedy_complete(params, tokens, jnp.concatenate([greedy[n]["prompt"] for n in group]))
+        start = 0
+        for n in group:
+            rows, cols = greedy[n]["tokens"].shape
+            out[n] = done[start:start + rows, :cols]
+            start += rows
     return out
 
 
@@ -258,17 +344,20 @@ def answers_after_prompts(tokens, prompt_lengths, end: int) -> list[tuple]:
 def question_numbers(params, corpus: Corpus, pairs: Sequence[QA]) -> dict[str, np.ndarray]:
     """TOFU's per-question numbers of ``pairs`` for one model: ``p_answer``, ``p_paraphrase``,
     ``p_perturbed (Q, K)``, ``truth_ratio`` (:func:`.measures.probability_numbers`) and, from its
-    greedy answers, ``rouge``, ``right``, ``valid``, ``degenerate`` (:func:`.measures.answer_numbers`)."""
+    greedy answers, ``rouge``, ``right``, ``valid``, ``degenerate``, ``knows`` (:func:`.measures.answer_numbers`)."""
     if not pairs:
         raise ValueError("pairs must hold at least one question")
     tok = corpus.tokenizer
-    greedy = greedy_answers(params, corpus.encode(pairs, length=tf.config_of(params).context), tok.end)
+    greedy = greedy_answers(params, _greedy_rows(corpus, pairs, tf.config_of(params).context), tok.end)
+    wordings, valid, values = wordings_and_values(corpus, pairs)
     return {**measures.probability_numbers(_question_logs(params, corpus, pairs)),
-            **measures.answer_numbers(greedy, *wordings_and_values(corpus, pairs), tok.end)}
+            **measures.answer_numbers(greedy, wordings, valid, tok.end, values=values)}
 
 
-def wordings_and_values(corpus: Corpus, pairs: Sequence[QA]) -> tuple[list, list]:
-    """Per question, the token tuples of its correct wordings and of the valid values of its relation."""
+def wordings_and_values(corpus: Corpus, pairs: Sequence[QA]) -> tuple[list, list, list]:
+    """Per question, the token tuples of its correct wordings, of the valid values of its relation,
+    and of its own value."""
     tok = corpus.tokenizer
     return ([[tuple(tok.encode(w)) for w in q.wordings] for q in pairs],
-            [[tuple(tok.encode(v)) for v in q.valid_values] for q in pairs])
+            [[tuple(tok.encode(v)) for v in q.valid_values] for q in pairs],
+            [tuple(tok.encode(q.value)) for q in pairs])

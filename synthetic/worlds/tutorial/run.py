@@ -202,21 +202,20 @@ def lm_collapse(config: dict, progress=lambda msg: None) -> dict[str, np.ndarray
     # reference's own truth ratios (step 0) stand in, and only utility and probabilities are kept.
     own = np.exp(records["forget"]["log_truth_ratio"][0, 0].astype(np.float64))
     summary = unlearn.summarize(records, corpus, sets, own)
-    G = len(sets.forget_greedy)
     end = corpus.tokenizer.end
 
     def decoded(greedy):
-        rows = scoring.answers_after_prompts(greedy[:G], context["greedy_prompt"][:G], end)
+        rows = scoring.answers_after_prompts(greedy, context["greedy"]["forget_greedy"]["prompt"], end)
         return [corpus.tokenizer.decode(without_end(a, end)) for a in rows]
 
-    answers = [decoded(records["greedy"][c, -1]) for c in range(len(names))]
+    answers = [decoded(records["greedy"]["forget_greedy"][c, -1]) for c in range(len(names))]
     return {
         "methods": np.array(names), "steps": runs["steps"], "train_loss": np.float64(losses[-1]),
         "model_utility": summary["model_utility"], "forget_probability": summary["forget_probability"],
         "param_distance": summary["param_distance"],
         "questions": np.array([q.question for q in sets.forget_greedy]),
         "truths": np.array([q.answer for q in sets.forget_greedy]), "answers": np.array(answers),
-        "reference_answers": np.array(decoded(records["greedy"][0, 0])),
+        "reference_answers": np.array(decoded(records["greedy"]["forget_greedy"][0, 0])),
     }  # fmt: skip
 
 
