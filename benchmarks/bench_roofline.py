@@ -118,12 +118,11 @@ def tofu_stage(repeats: int, peak32: float) -> None:
     tokens per second and GFLOP/s against the float32 peak of this run."""
     from bench_transformer import train_step_seconds
     from synthetic.worlds.tofu_mini import lm as tofu_lm
-    from synthetic.worlds.tofu_mini.data import TofuConfig, make_corpus
     from synthetic.worlds.tofu_mini.config import tofu_mini_config
     from synthetic.models import transformer as tf
 
     cfg = tofu_mini_config()
-    model = tofu_lm.model_config(make_corpus(TofuConfig(**cfg["corpus"])), **cfg["model"])
+    model = tofu_lm.model_config(tofu_lm.world_corpus(cfg), **cfg["model"])
     per_token = tf.matmul_flops_per_token(model, model.context)
     fwd = per_token["dense"] + per_token["attention"]
     batch = cfg["train"]["batch_size"]

@@ -171,6 +171,7 @@ def tiny_config():
     config["splits"], config["large_splits"] = [10], []  # the large splits run the same code
     config["unlearn"].update(seeds=2, epochs=3, batch_size=2, eval={"forget": 8, "forget_greedy": 4, "retain": 8})
     config["guidance"].update(betas=[0.1, 1.0], learning_rates=[3e-3], retain_weights=[0.0, 1.0, 2.0])
+    config["one_call"] = False  # the quick config's single call; here one call per retain use, as a full run
     config["long"].update(steps=60, n_records=8, fit_decades_from=6)
     return config
 

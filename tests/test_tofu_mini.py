@@ -16,6 +16,7 @@ from synthetic.worlds.tofu_mini import models as trun
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     config = tconfig.tofu_mini_config(quick=True)
+    config["pretrain"].update(epochs=8)
     config["train"].update(epochs=8)
     config["splits"] = [10, 90]  # the 10% split the claims read and one more (the nesting is tested on the corpus)
     folder = tmp_path_factory.mktemp("tofu")

@@ -10,11 +10,11 @@ __all__ = ["EXPERIMENTS"]
 EXPERIMENTS = (
     Experiment(
         name="tofu_mini_models",
-        description="TOFU in miniature: fictitious authors, the full and retrained models, TOFU's measures",
+        description="TOFU in miniature: a pretrained model finetuned on fictitious authors, retrained models, TOFU's measures",
         config=config.tofu_mini_config,
         run=".models:run_models",
         claims=".claims:tofu_mini_claims",
-        reference_seconds=186,
+        reference_seconds=377,
     ),
     Experiment(
         name="tofu_mini",
@@ -24,7 +24,7 @@ EXPERIMENTS = (
         claims=".claims:tofu_collapse_claims",
         figures=".figures:all_figures",
         tables=".claims:answers_table",
-        reference_seconds=537,
+        reference_seconds=828,
     ),
     Experiment(
         name="tofu_mini_ablation",
@@ -34,6 +34,6 @@ EXPERIMENTS = (
         claims=".claims:ablation_claims",
         figures=".figures:ablation_figures",
         tables=".claims:ablation_table",
-        reference_seconds=400,
+        reference_seconds=598,
     ),
 )

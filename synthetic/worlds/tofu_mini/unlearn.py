@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from typing import Mapping, Optional
 
-import jax.numpy as jnp
 import numpy as np
 
 from synthetic.models import transformer as tf

@@ -29,7 +29,7 @@ def tutorial_fig4_config() -> dict:
 
 def tutorial_config(quick: bool = False) -> dict:
     """The experiment's JSON config (``quick`` changes nothing: the tutorial is small already)."""
-    models = tofu_mini_config(quick=True)
+    models = tofu_mini_config(quick=True, variant="today")  # the earlier miniature's toy: short answers, from scratch
     return {
         # sections 1-2: the objectives and NPO's weight against log pi, pi_ref = 1/2
         "curves": {"betas": [0.1, 0.5, 1.0, 2.0], "log_pi_min": -12.0, "points": 241, "ref_p": 0.5},
@@ -40,7 +40,7 @@ def tutorial_config(quick: bool = False) -> dict:
                  "distances": [1, 2, 4, 8, 16, 32]},
         # section 5: figure 4
         "fig4": tutorial_fig4_config(),
-        # section 6: TOFU in miniature, its quick size (20 authors, a one-layer model)
+        # section 6: the earlier TOFU in miniature at its quick size (20 authors, a one-layer model)
         "lm": {"corpus": models["corpus"], "model": models["model"], "train": models["train"], "split": 10,
                # [method, beta]: GA, NPO at the paper's beta 0.1 and at 1, NPO+RT at 0.1
                "methods": [["GA", 1.0], ["NPO", 0.1], ["NPO", 1.0], ["NPO+RT", 0.1]], "learning_rate": 1e-3,
