@@ -24,7 +24,7 @@ import numpy as np
 from synthetic.models import transformer as tf
 from synthetic.worlds.tofu_mini.lm import MAIN_SPLIT, train_models
 from synthetic.worlds.tofu_mini.measures import UTILITY_SETS
-from synthetic.worlds.tofu_mini.scoring import _spread, question_numbers
+from synthetic.worlds.tofu_mini.scoring import question_numbers, spread
 
 __all__ = ["run_models", "brake", "RETAIN_SCORED", "TRAIN_SCORED"]
 
@@ -62,8 +62,8 @@ def run_models(config: dict, progress=lambda msg: None, folder: Optional[Path] =
     t0 = time.perf_counter()
     progress("measuring: the forget set of every split, and the utility sets of the 10% split")
     main = str(MAIN_SPLIT)
-    knows = question_numbers(params["full"], corpus, _spread(corpus.split("full"), TRAIN_SCORED))["knows"]
-    utility_sets = {"retain": _spread(corpus.split("retain", MAIN_SPLIT), RETAIN_SCORED),
+    knows = question_numbers(params["full"], corpus, spread(corpus.split("full"), TRAIN_SCORED))["knows"]
+    utility_sets = {"retain": spread(corpus.split("retain", MAIN_SPLIT), RETAIN_SCORED),
                     "real_authors": corpus.split("real_authors"), "world_facts": corpus.split("world_facts")}
     forget = {str(p): corpus.split("forget", p) for p in config["splits"]}
     # the splits nest (a smaller split is the end of a larger one): the full model is measured

@@ -20,6 +20,7 @@ the unlearning study's summaries use.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Optional, Sequence
 
 import jax
@@ -35,6 +36,8 @@ from theory.objectives import kl_divergence
 __all__ = [
     "EvalSets",
     "eval_sets",
+    "spread",
+    "spread_indices",
     "CHUNK",
     "row_log_p",
     "set_logs",
@@ -53,12 +56,18 @@ GREEDY_SETS = ("forget_greedy",) + measures.UTILITY_SETS
 """The sets whose greedy answers an evaluation decodes, in the order of their rows."""
 
 
-def _spread(pairs: Sequence[QA], cap: Optional[int]) -> list[QA]:
+def spread_indices(n: int, cap: Optional[int]) -> np.ndarray:
+    """At most ``cap`` of the indices ``0..n-1``, evenly spaced, first and last included (all of
+    them if ``cap`` is None or at least ``n``)."""
+    if cap is None or n <= cap:
+        return np.arange(n)
+    return np.linspace(0, n - 1, int(cap)).round().astype(int)
+
+
+def spread(pairs: Sequence[QA], cap: Optional[int]) -> list[QA]:
     """At most ``cap`` of ``pairs``, evenly spaced (so every author of a large split is seen)."""
     pairs = list(pairs)
-    if cap is None or len(pairs) <= cap:
-        return pairs
-    return [pairs[i] for i in np.linspace(0, len(pairs) - 1, int(cap)).round().astype(int)]
+    return [pairs[i] for i in spread_indices(len(pairs), cap)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,9 +89,9 @@ def eval_sets(corpus: Corpus, split: int, *, cap: Optional[int] = 60, greedy_cap
     questions of the authors retained at every split up to ``retain_split``% (so utility is
     measured on the same questions at every split), and every real-author and world fact."""
     return EvalSets(
-        forget=tuple(_spread(corpus.split("forget", split), cap)),
-        forget_greedy=tuple(_spread(corpus.split("forget", split), greedy_cap)),
-        retain=tuple(_spread(corpus.split("retain", retain_split), cap)),
+        forget=tuple(spread(corpus.split("forget", split), cap)),
+        forget_greedy=tuple(spread(corpus.split("forget", split), greedy_cap)),
+        retain=tuple(spread(corpus.split("retain", retain_split), cap)),
         real_authors=tuple(corpus.split("real_authors")),
         world_facts=tuple(corpus.split("world_facts")),
     )
@@ -139,21 +148,21 @@ def _length_groups(lengths: dict) -> list[list]:
     return groups
 
 
-def _pad_to(a, T: int):
-    return jnp.pad(a, ((0, 0), (0, T - a.shape[1])))
-
-
-def _log_p_sets(params, rows: dict) -> dict:
-    """:func:`_chunked_log_p` of every set's rows (``{name: (tokens, mask)}``), sets of similar
-    length in one pass."""
+def _by_length(run, sets: dict) -> dict:
+    """``run(tokens, *others)`` once per group of similar-length sets (``{name: (tokens (R, T),
+    *others)}``, each other array with a leading row axis): the group's 2-D arrays padded to its
+    longest ``T`` and every array's rows concatenated; the result's rows cut back per set (and its
+    positions, for a result of the tokens' shape)."""
     out = {}
-    for group in _length_groups({n: t.shape[1] for n, (t, _) in rows.items()}):
-        T = max(rows[n][0].shape[1] for n in group)
-        lnp = _chunked_log_p(params, *(jnp.concatenate([_pad_to(rows[n][k], T) for n in group]) for k in (0, 1)))
+    for group in _length_groups({n: a[0].shape[1] for n, a in sets.items()}):
+        T = max(sets[n][0].shape[1] for n in group)
+        pad = [tuple(jnp.pad(a, ((0, 0), (0, T - a.shape[1]))) if a.ndim == 2 else a for a in sets[n]) for n in group]
+        done = run(*(jnp.concatenate(arrays) for arrays in zip(*pad)))
         start = 0
         for n in group:
-            out[n] = lnp[start:start + rows[n][0].shape[0]]
-            start += rows[n][0].shape[0]
+            rows, cols = sets[n][0].shape
+            out[n] = done[start:start + rows] if done.ndim == 1 else done[start:start + rows, :cols]
+            start += rows
     return out
 
 
@@ -233,7 +242,8 @@ def tofu_metrics(params, method, ctx) -> dict:
     for name, rows in ctx["rows"].items():
         parts = ("paraphrase", "perturbed") if name == "forget" else ("answer", "paraphrase", "perturbed")
         scored[name] = tuple(jnp.concatenate([rows[p][k] for p in parts]) for k in ("tokens", "mask"))
-    for name, lnp in _log_p_sets(params, scored).items():
+    # every set's rows, sets of similar length in one pass
+    for name, lnp in _by_length(functools.partial(_chunked_log_p, params), scored).items():
         q = ctx["rows"][name]["answer"]["tokens"].shape[0]
         if name == "forget":
             lnp = jnp.concatenate([answers, lnp])
@@ -250,18 +260,8 @@ def _greedy_decodes(params, greedy: dict) -> dict:
     """:func:`~synthetic.models.transformer.greedy_complete` of every greedy set (``{name: {tokens,
     prompt}}``), sets of similar length (:data:`MERGE`) merged into one decode (padded to the
     longest, then cut back: the same tokens as decoding each set alone)."""
-    out = {}
-    groups = _length_groups({n: g["tokens"].shape[1] for n, g in greedy.items()})
-    for group in groups:
-        T = max(greedy[n]["tokens"].shape[1] for n in group)
-        tokens = jnp.concatenate([_pad_to(greedy[n]["tokens"], T) for n in group])
-        done = tf.greedy_complete(params, tokens, jnp.concatenate([greedy[n]["prompt"] for n in group]))
-        start = 0
-        for n in group:
-            rows, cols = greedy[n]["tokens"].shape
-            out[n] = done[start:start + rows, :cols]
-            start += rows
-    return out
+    return _by_length(functools.partial(tf.greedy_complete, params),
+                      {n: (g["tokens"], g["prompt"]) for n, g in greedy.items()})
 
 
 @jax.jit

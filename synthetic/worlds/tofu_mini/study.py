@@ -137,16 +137,14 @@ class Recipe:
         return engine.minibatches(forget=self.batch, retain=self.batch)
 
 
-def _stack_runs(parts: list[tuple[list[int], list[dict]]]) -> dict:
-    """One grid's output from separate calls: ``parts`` holds, per group of settings (their indices),
-    one output per seed (leading axes ``(1, C_part, ...)``); the result has ``(S, C, ...)`` in the
+def _stack_runs(parts: list[tuple[list[int], dict]]) -> dict:
+    """One grid's output from separate calls: ``parts`` holds, per group of settings, their indices
+    and the engine's output for them (``(S, C_part, ...)``); the result has ``(S, C, ...)`` in the
     settings' order, and the record ``steps``."""
-    steps = parts[0][1][0]["steps"]
-    strip = [[{k: v for k, v in out.items() if k != "steps"} for out in outs] for _, outs in parts]
-    by_seed = [jax.tree.map(lambda *a: np.concatenate(a, axis=0), *outs) for outs in strip]  # (S, C_part, ...)
+    outs = [{k: v for k, v in out.items() if k != "steps"} for _, out in parts]
     order = np.argsort(np.concatenate([np.asarray(idx) for idx, _ in parts]))
-    merged = jax.tree.map(lambda *a: np.concatenate(a, axis=1)[:, order], *by_seed)
-    return {**merged, "steps": steps}
+    merged = jax.tree.map(lambda *a: np.concatenate(a, axis=1)[:, order], *outs)
+    return {**merged, "steps": parts[0][1]["steps"]}
 
 
 class _Study:
@@ -158,12 +156,14 @@ class _Study:
         # one engine call per grid (one compilation) instead of one per retain use
         self.one_call = one_call
 
-    def _sets(self, split: int, scored_split: int) -> scoring.EvalSets:
+    def _sets(self, scored_split: int) -> scoring.EvalSets:
+        """The evaluation sets: the ``scored_split``% forget questions, the retain questions of the
+        authors kept at every split, and the utility sets, each capped as the config says."""
         ev = self.u["eval"]
         sets = scoring.eval_sets(self.corpus, scored_split, cap=ev["forget"], greedy_cap=ev["forget_greedy"])
-        retain = tuple(scoring._spread(self.corpus.split("retain", 90), ev["retain"]))
+        retain = tuple(scoring.spread(self.corpus.split("retain", 90), ev["retain"]))
         # the real-author and world-fact sets: at most ``utility`` questions each (all if absent)
-        other = [tuple(scoring._spread(s, ev.get("utility"))) for s in (sets.real_authors, sets.world_facts)]
+        other = [tuple(scoring.spread(s, ev.get("utility"))) for s in (sets.real_authors, sets.world_facts)]
         return scoring.EvalSets(sets.forget, sets.forget_greedy, retain, *other)
 
     def _grid(self, split: int, methods: Sequence[Method], learning_rates, seeds: int, every_epochs: float, label: str,
@@ -175,7 +175,7 @@ class _Study:
         needs = set().union(*(m.needs for m in methods))
         data = unlearning_data(corpus, ref, split, retain_kl=bool({"retain_kl", "retain_kl_positions"} & needs),
                                forget_kl="forget_kl" in needs)
-        sets = self._sets(split, scored_split or split)
+        sets = self._sets(scored_split or split)
         ctx = scoring.eval_context(corpus, sets, ref)
         recipe = Recipe(u, data["forget_tokens"].shape[0], every_epochs)
         self.progress(f"{label}: {len(methods)} settings x {seeds} seeds x {recipe.total} steps "
@@ -193,14 +193,14 @@ class _Study:
                 batches=recipe.batches, seeds=seeds, progress=lambda msg: self.progress(f"{label}: {msg}"),
                 runs_at_once=1,
             )  # fmt: skip
-            parts.append((idx, [out]))
+            parts.append((idx, out))
         res = _stack_runs(parts)
         retr = self.models["retrained"][str(split)]
         retr_R = measures.probability_numbers(scoring.model_records(retr, corpus, sets, ref)["forget"])["truth_ratio"]
         records = {k: v for k, v in res.items() if k not in engine.RESERVED}
         small = self.u.get("eval_small")
         # forget quality on ``eval_small`` evenly spaced forget questions too (all of them if fewer)
-        subsets = {str(small): _even(len(sets.forget), min(small, len(sets.forget)))} if small else None
+        subsets = {str(small): scoring.spread_indices(len(sets.forget), small)} if small else None
         return (res, summarize(records, corpus, sets, retr_R, subsets), sets, retr_R, recipe,
                 data["forget_tokens"].shape[0])
 
@@ -268,11 +268,6 @@ class _Study:
             context=ctx, betas=lg["betas"], steps=lg["steps"], learning_rate=lg["learning_rate"],
             n_records=lg["n_records"], progress=lambda msg: self.progress(f"long runs: {msg}"),
         )  # fmt: skip
-
-
-def _even(n: int, k: int) -> np.ndarray:
-    """``k`` indices spread evenly over ``range(n)`` (a smaller evaluation set, as TOFU's 40-question one)."""
-    return np.unique(np.linspace(0, n - 1, int(k)).round().astype(int))
 
 
 def _long_metrics(params, method, ctx):
