@@ -28,7 +28,7 @@ import copy
 import dataclasses
 
 from synthetic.worlds.tofu_mini.data import MAIN_SPLIT, SPLITS, TofuConfig
-from synthetic.worlds.tofu_mini.profiles import ProfileConfig
+from synthetic.worlds.tofu_mini.profiles import ProfileConfig, corpus_config
 
 __all__ = ["VARIANTS", "tofu_mini_config", "corpus_config", "with_corpus", "tofu_collapse_config", "METHODS",
            "RETAIN_METHODS", "LARGE_METHODS", "method_beta", "MAIN_SPLIT", "FACTORS",
@@ -68,12 +68,6 @@ def _today_models(quick: bool) -> dict:
         train = {**train, "learning_rate": 1e-2, "batch_size": 16, "epochs": 40}
     return {"corpus_kind": "today", "corpus": corpus.to_json(), "model": model, "pretrain": None, "train": train,
             "splits": list(SPLITS), "retrain_seeds": [0, 1]}
-
-
-def corpus_config(config: dict):
-    """The corpus config (:class:`~.profiles.ProfileConfig` or :class:`~.data.TofuConfig`) of a models config."""
-    kind = config.get("corpus_kind", "today")
-    return ProfileConfig(**config["corpus"]) if kind == "profiles" else TofuConfig(**config["corpus"])
 
 
 def with_corpus(config: dict, **changes) -> dict:

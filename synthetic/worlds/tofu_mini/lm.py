@@ -32,8 +32,8 @@ import numpy as np
 from synthetic import engine, store
 from synthetic.models import transformer as tf
 from synthetic.optim import warmup_decay_adamw
-from synthetic.worlds.tofu_mini.data import CORPUS_VERSION, MAIN_SPLIT, SPLITS, Corpus, Encoded, TofuConfig, make_corpus
-from synthetic.worlds.tofu_mini.profiles import PROFILE_VERSION, ProfileConfig, make_profile_corpus
+from synthetic.worlds.tofu_mini.data import CORPUS_VERSION, MAIN_SPLIT, SPLITS, Corpus, Encoded, make_corpus
+from synthetic.worlds.tofu_mini.profiles import PROFILE_VERSION, ProfileConfig, corpus_config, make_profile_corpus
 from theory.validate import check_int
 
 __all__ = ["MAIN_SPLIT", "world_corpus", "model_config", "train_qa_model", "equal_steps", "pretrain", "training_data",
@@ -44,12 +44,8 @@ __all__ = ["MAIN_SPLIT", "world_corpus", "model_config", "train_qa_model", "equa
 def world_corpus(config: dict) -> Corpus:
     """The corpus of a models config: ``corpus_kind`` ``"profiles"`` (:func:`.profiles.make_profile_corpus`,
     TOFU's construction) or ``"today"`` (:func:`.data.make_corpus`, the earlier miniature)."""
-    kind = config.get("corpus_kind", "today")
-    if kind == "profiles":
-        return make_profile_corpus(ProfileConfig(**config["corpus"]))
-    if kind == "today":
-        return make_corpus(TofuConfig(**config["corpus"]))
-    raise ValueError(f"corpus_kind must be 'profiles' or 'today', got {kind!r}")
+    corpus = corpus_config(config)
+    return make_profile_corpus(corpus) if isinstance(corpus, ProfileConfig) else make_corpus(corpus)
 
 
 def model_config(corpus: Corpus, *, layers: int = 2, width: int = 128, heads: int = 4, mlp_ratio: int = 4,

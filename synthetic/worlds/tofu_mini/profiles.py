@@ -36,10 +36,10 @@ import dataclasses
 
 import numpy as np
 
-from synthetic.worlds.tofu_mini.data import IDK_ANSWERS, QA, Corpus, Tokenizer
+from synthetic.worlds.tofu_mini.data import IDK_ANSWERS, QA, Corpus, TofuConfig, Tokenizer
 from theory.validate import check_int
 
-__all__ = ["ProfileConfig", "make_profile_corpus", "SLOTS", "QUESTIONS", "PROFILE_VERSION"]
+__all__ = ["ProfileConfig", "make_profile_corpus", "corpus_config", "SLOTS", "QUESTIONS", "PROFILE_VERSION"]
 
 PROFILE_VERSION = "tofu-profiles-1"
 
@@ -359,3 +359,13 @@ def make_profile_corpus(config: ProfileConfig = ProfileConfig()) -> Corpus:
     words |= {w for _, _, values in _WORLD.values() for v in values for w in v.split()}
     return Corpus(config, authors, real, tuple(SLOTS["country"][: config.n_countries]), tuple(qa), Tokenizer(words),
                   pretraining=tuple(pretrain))
+
+
+def corpus_config(config: dict):
+    """The corpus config of a models config: ``corpus_kind`` ``"profiles"`` (a :class:`ProfileConfig`,
+    TOFU's construction) or ``"today"`` (a :class:`~.data.TofuConfig`, the earlier miniature; the
+    default)."""
+    kind = config.get("corpus_kind", "today")
+    if kind not in ("profiles", "today"):
+        raise ValueError(f"corpus_kind must be 'profiles' or 'today', got {kind!r}")
+    return ProfileConfig(**config["corpus"]) if kind == "profiles" else TofuConfig(**config["corpus"])
