@@ -554,7 +554,7 @@ def ablation_verdicts(r: dict) -> tuple[bool, bool]:
     """``(npo_stable holds, figure 5 holds)`` on seed means (the ablation's two seeds are too few
     for the claims' intervals; it reads directions)."""
     stable = all(float(np.mean(r[f"{m} lowest share"])) >= STABLE_SHARE for m in ABLATION_METHODS)
-    fig5 = float(10 ** np.mean(np.log10(np.maximum(r["NPO+RT best FQ"], 1e-30)))) > FQ_THRESHOLD
+    fig5 = _geo(r["NPO+RT best FQ"]) > FQ_THRESHOLD
     return stable, fig5
 
 
@@ -597,7 +597,7 @@ def ablation_claims(config: dict, results: dict) -> list:
         small = best_fq_with_utility({**v["tofu"], "forget_quality": v["tofu"][f"forget_quality_{config['eval_small']}"]},
                                      "NPO+RT")
         full = best_fq_with_utility(v["tofu"], "NPO+RT")
-        diff = np.log10(np.maximum(small, 1e-30)) - np.log10(np.maximum(full, 1e-30))
+        diff = _log_fq(small) - _log_fq(full)
         out.append(Claim(
             id="tofu_mini.ablation_small_eval_laxer", kind="consistency", paper_ref="section 5 (forget quality)",
             statement=f"Forget quality's KS test is laxer on {config['eval_small']} forget questions than on all of "
@@ -613,7 +613,8 @@ def ablation_claims(config: dict, results: dict) -> list:
 
 
 def _geo(x) -> float:
-    return float(10 ** np.mean(np.log10(np.maximum(np.asarray(x, float), 1e-30))))
+    """The geometric mean of forget qualities (floored as :func:`_log_fq` floors them)."""
+    return float(10 ** np.mean(_log_fq(x)))
 
 
 def ablation_table(config: dict, results: dict) -> dict[str, str]:
@@ -625,7 +626,7 @@ def ablation_table(config: dict, results: dict) -> dict[str, str]:
         v = results["variants"][name]
         r = ablation_readings(v)
         stable, fig5 = ablation_verdicts(r)
-        geo = 10 ** np.mean(np.log10(np.maximum(r["NPO+RT best FQ"], 1e-30)))
+        geo = _geo(r["NPO+RT best FQ"])
         rows.append(f"| {labels[name]} | {float(v['beta_gap']):.1f} | {np.mean(r['NPO lowest share']):.2f} | "
                     f"{np.mean(r['NPO+RT lowest share']):.2f} | {geo:.2g} | {'holds' if stable else 'fails'} | "
                     f"{'holds' if fig5 else 'fails'} |")
