@@ -125,21 +125,30 @@ STUDY_TINY = tf.TransformerConfig.study(vocab_size=7, context=8, layers=2, width
 
 def test_the_study_architecture_is_a_config_of_the_same_code():
     c = STUDY_TINY
-    assert (c.heads, c.mlp_ratio, c.norm, c.attn_out, c.final_norm, c.activation, c.bias, c.init) == (
-        1, 1, "post", False, False, "relu", True, "torch")
+    assert (c.heads, c.mlp_ratio, c.norm, c.attn_out, c.final_norm, c.activation, c.qkv_bias, c.out_bias, c.init,
+            c.pos_std) == (1, 1, "post", False, False, "relu", False, True, "torch", 0.02)
     full = tf.TransformerConfig.study()
     assert (full.layers, full.width) == (4, 128)
     p = tf.init(jax.random.key(0), c)
     assert p["config"] == c and "attn_out_LxHxKxD" not in p["blocks"] and "ln_f_scale_D" not in p
-    assert p["blocks"]["qkv_bias_Lx3xHxK"].shape == (2, 3, 1, 16) and p["out_bias_V"].shape == (7,)
+    assert "qkv_bias_Lx3xHxK" not in p["blocks"] and p["out_bias_V"].shape == (7,)
     D, L, V, T = 16, 2, 7, 8
-    # embeddings, then per layer qkv (+ bias), MLP D -> D -> D (+ biases), two LayerNorms; the head (+ bias)
-    assert tf.param_count(p) == V * D + T * D + L * (3 * D * D + 3 * D + 2 * (D * D + D) + 4 * D) + D * V + V
-    # PyTorch's initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), so std 1/sqrt(3 fan_in); embeddings N(0, 1)
+    # embeddings, then per layer qkv (no bias), MLP D -> D -> D (+ biases), two LayerNorms; the head (+ bias)
+    assert tf.param_count(p) == V * D + T * D + L * (3 * D * D + 2 * (D * D + D) + 4 * D) + D * V + V
+    # PyTorch's initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), so std 1/sqrt(3 fan_in); token
+    # embeddings N(0, 1); the positions N(0, 0.02), as the study's code draws them
     big = tf.init(jax.random.key(1), tf.TransformerConfig.study())
     w = np.asarray(big["blocks"]["mlp_in_LxDxF"])
     assert np.abs(w).max() <= 1 / np.sqrt(128) and np.std(w) == pytest.approx(1 / np.sqrt(3 * 128), rel=0.02)
     assert np.std(np.asarray(big["embed_VxD"])) == pytest.approx(1.0, rel=0.1)
+    assert np.std(np.asarray(big["pos_TxD"])) == pytest.approx(0.02, rel=0.1)
+    # the switches still give the biases and N(0, 1) positions of a plain PyTorch model
+    plain = tf.init(jax.random.key(1), tf.TransformerConfig.study(qkv_bias=True, pos_std=None))
+    assert plain["blocks"]["qkv_bias_Lx3xHxK"].shape == (4, 3, 1, 128)
+    assert np.std(np.asarray(plain["pos_TxD"])) == pytest.approx(1.0, rel=0.1)
+    for bad in (0.0, -1.0, float("nan"), True, "0.02"):
+        with pytest.raises(ValueError, match="pos_std"):
+            tf.TransformerConfig.study(pos_std=bad)
     with pytest.raises(ValueError, match="norm"):
         tf.TransformerConfig(norm="sandwich")
     with pytest.raises(ValueError, match="activation"):
@@ -158,7 +167,7 @@ def test_post_norm_blocks_end_in_a_layer_norm_and_stay_causal():
     # the forward pass is the hand-written post-LN block (one head, no output projection, ReLU), in numpy
     blk = {k: np.asarray(v[0], np.float64) for k, v in p["blocks"].items()}
     x = np.asarray(p["embed_VxD"], np.float64)[np.asarray(a)] + np.asarray(p["pos_TxD"], np.float64)[None, :8]
-    qkv = np.einsum("btd,dshk->btshk", x, blk["qkv_LxDx3xHxK"]) + blk["qkv_bias_Lx3xHxK"]
+    qkv = np.einsum("btd,dshk->btshk", x, blk["qkv_LxDx3xHxK"])  # no q/k/v biases, as the study
     q, k, v = qkv[:, :, 0, 0], qkv[:, :, 1, 0], qkv[:, :, 2, 0]
     s = np.where(np.tril(np.ones((8, 8), bool)), q @ k.swapaxes(1, 2) / 4.0, -np.inf)
     att = np.exp(s - s.max(-1, keepdims=True))

@@ -9,7 +9,9 @@ by :class:`TransformerConfig` (a config switch, not a copy):
 * :meth:`TransformerConfig.study`, the model of the SimNPO synthetic study's code (Fan et al.
   2024, arXiv:2410.07163): post-LayerNorm blocks (LayerNorm after each residual add), one
   attention head over the full width and no attention output projection, a width -> width
-  ReLU MLP, no final LayerNorm, biases on every linear map, PyTorch's default initialisation.
+  ReLU MLP, no final LayerNorm, no query/key/value biases (the MLP and the output projection
+  have them), PyTorch's default initialisation except the learned positions, N(0, 0.02) as
+  GPT-2's.
 
 The parameters carry their config (a static pytree node under the key ``"config"``, no
 leaves), so every function reads the architecture from ``params`` and optimizers, ``vmap``
@@ -39,6 +41,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -86,11 +89,14 @@ class TransformerConfig:
         outputs are concatenated straight into the residual stream).
       final_norm: whether a LayerNorm precedes the output projection.
       activation: the MLP's, ``"gelu"`` or ``"relu"``.
-      bias: biases on the query/key/value maps and the output projection too (the MLP
-        always has them).
+      qkv_bias: biases on the query/key/value maps.
+      out_bias: a bias on the output projection (the MLP always has biases).
       init: ``"gpt2"`` (N(0, 0.02) weights, residual outputs scaled by 1/sqrt(2L), zero
         biases) or ``"torch"`` (PyTorch's defaults: linear weights and biases
         U(-1/sqrt(fan_in), 1/sqrt(fan_in)), embeddings N(0, 1)).
+      pos_std: if given, the learned positions start N(0, ``pos_std``) whatever ``init``
+        (the SimNPO study's code draws them as GPT-2 does, N(0, 0.02), in an otherwise
+        PyTorch-initialised model).
     """
 
     vocab_size: int = 10
@@ -103,8 +109,10 @@ class TransformerConfig:
     attn_out: bool = True
     final_norm: bool = True
     activation: str = "gelu"
-    bias: bool = False
+    qkv_bias: bool = False
+    out_bias: bool = False
     init: str = "gpt2"
+    pos_std: Optional[float] = None
 
     def __post_init__(self):
         for name in ("vocab_size", "context", "layers", "width", "heads", "mlp_ratio"):
@@ -114,16 +122,22 @@ class TransformerConfig:
         for name, allowed in (("norm", ("pre", "post")), ("activation", ("gelu", "relu")), ("init", ("gpt2", "torch"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        for name in ("attn_out", "final_norm", "bias"):
+        for name in ("attn_out", "final_norm", "qkv_bias", "out_bias"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.pos_std is not None and not (isinstance(self.pos_std, (int, float)) and not isinstance(self.pos_std, bool)
+                                             and math.isfinite(self.pos_std) and self.pos_std > 0):
+            raise ValueError(f"pos_std must be None or a positive finite number, got {self.pos_std!r}")
 
     @classmethod
     def study(cls, vocab_size: int = 10, context: int = 20, **overrides) -> "TransformerConfig":
-        """The SimNPO study's model: 4 post-LN layers of width 128, one head, no attention
-        output projection, a 128 -> 128 ReLU MLP, no final LayerNorm, PyTorch initialisation."""
+        """The SimNPO study's model as its code builds it: 4 post-LN layers of width 128, one
+        head, no attention output projection and no query/key/value biases, a 128 -> 128 ReLU
+        MLP, no final LayerNorm, an output projection with a bias; PyTorch's initialisation,
+        except the learned positions, N(0, 0.02)."""
         fields = dict(vocab_size=vocab_size, context=context, layers=4, width=128, heads=1, mlp_ratio=1, norm="post",
-                      attn_out=False, final_norm=False, activation="relu", bias=True, init="torch")
+                      attn_out=False, final_norm=False, activation="relu", qkv_bias=False, out_bias=True,
+                      init="torch", pos_std=0.02)
         return cls(**{**fields, **overrides})
 
     @property
@@ -142,13 +156,13 @@ def _shapes(config: TransformerConfig) -> dict:
     V, T, L, D, H = config.vocab_size, config.context, config.layers, config.width, config.heads
     K, F = D // H, config.mlp_ratio * D
     shapes = {"embed_VxD": (V, D), "pos_TxD": (T, D), "blocks/qkv_LxDx3xHxK": (L, D, 3, H, K)}
-    if config.bias:
+    if config.qkv_bias:
         shapes["blocks/qkv_bias_Lx3xHxK"] = (L, 3, H, K)
     if config.attn_out:
         shapes["blocks/attn_out_LxHxKxD"] = (L, H, K, D)
     shapes.update({"blocks/mlp_in_LxDxF": (L, D, F), "blocks/mlp_in_bias_LxF": (L, F),
                    "blocks/mlp_out_LxFxD": (L, F, D), "blocks/mlp_out_bias_LxD": (L, D), "out_DxV": (D, V)})
-    if config.bias:
+    if config.out_bias:
         shapes["out_bias_V"] = (V,)
     return shapes
 
@@ -161,8 +175,8 @@ def _fan_in(name: str, config: TransformerConfig) -> int:
 def init(key: jax.Array, config: TransformerConfig) -> dict:
     """Random float32 parameters, by ``config.init``: ``"gpt2"``, N(0, 0.02) weights with
     residual outputs scaled by 1/sqrt(2L), zero biases; ``"torch"``, PyTorch's defaults (linear
-    weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)), embeddings N(0, 1)). LayerNorm
-    scales start at one and biases at zero."""
+    weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)), embeddings N(0, 1)); the positions
+    N(0, ``config.pos_std``) when it is set. LayerNorm scales start at one and biases at zero."""
     if not isinstance(config, TransformerConfig):
         raise ValueError(f"config must be a TransformerConfig, got {type(config).__name__}")
     L, D = config.layers, config.width
@@ -190,6 +204,8 @@ def init(key: jax.Array, config: TransformerConfig) -> dict:
         residual = ("blocks/attn_out_LxHxKxD", "blocks/mlp_out_LxFxD")
         p = {n: (jnp.zeros(shapes[n], DTYPE) if "bias" in n else (out_std if n in residual else std) * w[n])
              for n in names}
+    if config.pos_std is not None:
+        p["pos_TxD"] = config.pos_std * w["pos_TxD"]
     norms = ("ln1", "ln2")
     for ln in norms:
         p[f"blocks/{ln}_scale_LxD"] = jnp.ones((L, D), DTYPE)
@@ -250,7 +266,7 @@ def _qkv(config: TransformerConfig, x, p):
     """The attention inputs of a block: ``(q, k, v)``, each ``x.shape[:-1] + (H, K)``."""
     h = _layer_norm(x, p["ln1_scale_LxD"], p["ln1_bias_LxD"]) if config.norm == "pre" else x
     qkv = jnp.einsum("...d,dshk->...shk", h, p["qkv_LxDx3xHxK"])
-    if config.bias:
+    if config.qkv_bias:
         qkv = qkv + _lead(p["qkv_bias_Lx3xHxK"], qkv)
     return qkv[..., 0, :, :], qkv[..., 1, :, :], qkv[..., 2, :, :]
 
@@ -341,7 +357,7 @@ def forward(params: dict, tokens_BxT: jax.Array) -> jax.Array:
     if config.final_norm:
         x_BxTxD = _layer_norm(x_BxTxD, params["ln_f_scale_D"], params["ln_f_bias_D"])
     logits_BxTxV = x_BxTxD @ params["out_DxV"]
-    if config.bias:
+    if config.out_bias:
         logits_BxTxV = logits_BxTxV + _lead(params["out_bias_V"], logits_BxTxV)
     return logits_BxTxV
 
@@ -482,7 +498,7 @@ def greedy_complete(params: dict, tokens_BxT: jax.Array, prompt_length_B: jax.Ar
         if config.final_norm:
             x_BxD = _layer_norm(x_BxD, params["ln_f_scale_D"], params["ln_f_bias_D"])
         logits_BxV = x_BxD @ params["out_DxV"]
-        if config.bias:
+        if config.out_bias:
             logits_BxV = logits_BxV + _lead(params["out_bias_V"], logits_BxV)
         nxt = jnp.argmax(logits_BxV, axis=-1).astype(jnp.int32)
         toks = toks.at[:, t + 1].set(jnp.where(t + 1 >= prompt_length_B, nxt, toks[:, t + 1]))
