@@ -99,6 +99,31 @@ def test_a_tracker_runs_at_every_step_and_records_on_the_schedule():
     np.testing.assert_array_equal(out["last_step"][0, 0], [0, 3, 7])
 
 
+def _step_init(params, method, ctx):
+    return {"grad": jnp.zeros(2, jnp.float32), "update": jnp.zeros(2, jnp.float32), "count": jnp.zeros((), jnp.int32)}
+
+
+def _step_update(state, params, step, method, ctx, seen):
+    return {"grad": seen["grads"], "update": seen["updates"], "count": seen["opt_state"].inner_state[0].count}
+
+
+def test_a_tracker_that_sees_the_step_gets_its_gradient_update_and_optimizer_state():
+    # GA's gradient on the toy model is mean(x) at every step; Adam's first update is
+    # -lr * sign(g) (to its eps); the optimizer's step count is the step's number.
+    tracker = Tracker(_step_init, _step_update, record=lambda s: s, final=lambda s: {}, sees_step=True)
+    adam = optax.inject_hyperparams(optax.adam)(learning_rate=1.0)
+    out = engine.unlearn(LINEAR, [get_method("GA")] * 2, adam, THETA0, DATA, Schedule((0, 1, 3)), _theta_metrics,
+                         hyperparams={"learning_rate": [0.1, 0.01]}, track=tracker)
+    np.testing.assert_allclose(out["grad"][0, :, 1:], np.broadcast_to(X.mean(axis=0), (2, 2, 2)), rtol=1e-6)
+    np.testing.assert_allclose(out["update"][0, 0, 1], -0.1 * np.sign(X.mean(axis=0)), rtol=1e-4)
+    np.testing.assert_allclose(out["update"][0, 1, 1], -0.01 * np.sign(X.mean(axis=0)), rtol=1e-4)
+    # the update seen is the step taken (with a constant gradient Adam takes equal steps:
+    # theta_3 - theta_1 is twice the third one)
+    np.testing.assert_allclose(out["theta"][0, :, 2] - out["theta"][0, :, 1], 2 * out["update"][0, :, 2], rtol=1e-5)
+    np.testing.assert_array_equal(out["count"][0, 0], [0, 1, 3])
+    assert np.all(out["update"][0, :, 0] == 0)  # nothing seen before the first step
+
+
 def test_per_seed_params_and_shared_data():
     starts = np.array([[0.0, 0.0], [1.0, -1.0]], np.float32)
     out = engine.unlearn(LINEAR, [get_method("GA")], SGD, starts, DATA, Schedule((0, 2)), _theta_metrics,

@@ -154,13 +154,16 @@ def train(
     *,
     batch_size: int,
     epochs: int,
+    drop_last: bool = True,
     progress: Callable[[str], None] = lambda msg: None,
 ):
     """Minibatch training: ``epochs`` passes, each over a fresh permutation of the rows.
 
     Epoch ``e`` uses the permutation drawn with ``fold_in(key, e)``; the last partial batch of
-    an epoch is dropped. The step is jitted once per ``(loss_fn, optimizer)`` and batch shape
-    (not data size), so pass the same optimizer object to reuse it.
+    an epoch is dropped, or kept with ``drop_last=False`` (as a PyTorch ``DataLoader`` does by
+    default: the rows left over after the full batches make one smaller batch, a second
+    compiled step). The step is jitted once per ``(loss_fn, optimizer)`` and batch shape (not
+    data size), so pass the same optimizer object to reuse it.
 
     Args:
       key: a ``jax.random`` key for the batch order.
@@ -169,6 +172,7 @@ def train(
       data: dict of arrays with a common leading axis (the examples).
       optimizer: an optax optimizer.
       batch_size, epochs: integers >= 1; ``batch_size`` at most the number of examples.
+      drop_last: whether an epoch's last partial batch is dropped (default) or kept.
       progress: called with a line after each epoch (its loss, seconds, and the time left at
         that pace).
     Returns:
@@ -179,11 +183,13 @@ def train(
         raise ValueError(f"data must be a non-empty dict of arrays sharing their first axis, got {sizes}")
     n = next(iter(sizes.values()))
     batch_size, epochs = check_int(batch_size, "batch_size"), check_int(epochs, "epochs")
+    if not isinstance(drop_last, bool):
+        raise ValueError(f"drop_last must be True or False, got {drop_last!r}")
     if n < batch_size:
         raise ValueError(f"data has {n} examples, fewer than batch_size={batch_size}")
     data = {name: np.asarray(a) for name, a in data.items()}
     state = jax.jit(optimizer.init)(params)  # one program, not one per parameter shape
-    per_epoch = n // batch_size
+    per_epoch = n // batch_size if drop_last else -(-n // batch_size)
     losses = []
     t0 = time.perf_counter()
     for epoch in range(epochs):

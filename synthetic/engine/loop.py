@@ -73,12 +73,18 @@ class Tracker:
       record: ``state -> {name: array}`` recorded beside the metrics at every record step
         (default: nothing).
       final: ``state -> {name: array}`` returned once per run (default: the whole state).
+      sees_step: if true, ``update`` takes a sixth argument, the step itself: ``{"grads":
+        ..., "updates": ..., "opt_state": ...}``, the gradient of the loss, the optimizer's
+        update and its state after the step (for measuring the optimizer: gradient norms,
+        Adam's second moments, update sizes). A step the divergence guard refuses is still
+        the step seen.
     """
 
     init: Callable[[Any, Method, Any], Mapping[str, jax.Array]]
-    update: Callable[[Mapping[str, jax.Array], Any, jax.Array, Method, Any], Mapping[str, jax.Array]]
+    update: Callable[..., Mapping[str, jax.Array]]
     record: Optional[Callable[[Mapping[str, jax.Array]], Mapping[str, jax.Array]]] = None
     final: Optional[Callable[[Mapping[str, jax.Array]], Mapping[str, jax.Array]]] = None
+    sees_step: bool = False
 
 
 def all_finite(tree) -> jax.Array:
@@ -252,7 +258,8 @@ def _step_run(t, carry, data, context, key, method, *, providers, need, optimize
         new_params = optax.apply_updates(params, updates)
     (params, state), diverged = keep_finite((new_params, new_state), (params, state), diverged, t)
     if track is not None:
-        tracked = track.update(tracked, params, t + 1, method, context)
+        seen = ({"grads": grads, "updates": updates, "opt_state": new_state},) if track.sees_step else ()
+        tracked = track.update(tracked, params, t + 1, method, context, *seen)
     return params, state, diverged, tracked
 
 
