@@ -463,3 +463,22 @@ def test_divergence_runs_of_ga_and_npo_on_the_toy_model():
     np.testing.assert_allclose(out["theta"][0], ga, rtol=1e-5, atol=1e-6)
     # NPO's weight shrinks as the forget log-probability falls: it moves less than GA, beta = 2 least
     assert out["norm"][0, -1] > out["norm"][1, -1] > out["norm"][2, -1] > 0
+
+
+def test_train_keeps_the_last_partial_batch_when_asked():
+    # loss = mean of the batch's rows of x, so the loss of a step is the mean of the rows drawn:
+    # with 10 rows and batches of 4, an epoch is 2 full batches, plus one of the 2 rows left
+    data = {"x": np.arange(10, dtype=np.float32)}
+
+    def loss(p, batch):
+        return p * 0.0 + jnp.mean(batch["x"])
+
+    kept = engine.train(jax.random.key(0), jnp.zeros(()), loss, data, optax.sgd(0.1), batch_size=4, epochs=2,
+                        drop_last=False)[1]
+    dropped = engine.train(jax.random.key(0), jnp.zeros(()), loss, data, optax.sgd(0.1), batch_size=4, epochs=2)[1]
+    assert kept.shape == (6,) and dropped.shape == (4,)
+    # the same permutations: each epoch's three batches see every row once
+    np.testing.assert_allclose((4 * kept[0] + 4 * kept[1] + 2 * kept[2]) / 10, 4.5, rtol=1e-6)
+    np.testing.assert_array_equal(kept[[0, 1, 3, 4]], dropped)
+    with pytest.raises(ValueError, match="drop_last"):
+        engine.train(jax.random.key(0), jnp.zeros(()), loss, data, optax.sgd(0.1), batch_size=4, epochs=1, drop_last=1)
