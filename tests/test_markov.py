@@ -11,11 +11,11 @@ from synthetic.analysis import fit_laws, law_fits, seed_mean
 from synthetic.models import transformer as tf
 from synthetic.worlds.markov import config as mconfig
 from synthetic.worlds.markov import data as markov
-from synthetic.worlds.markov import lm
+from synthetic.worlds.markov import adam_stats, lm
 from synthetic.worlds.markov import run as mrun
 from synthetic.worlds.markov.claims import markov_claims
 from synthetic.worlds.markov.data import MarkovConfig
-from theory.methods import get_method
+from theory.methods import get_method, method_loss
 from theory.objectives import kl_divergence
 
 SMALL = MarkovConfig(n_retain=400, n_forget1=200, n_forget2=200)
@@ -83,6 +83,7 @@ def _tiny_config() -> dict:
     config["model"].update(layers=1, width=16)
     config["train"].update(learning_rate=3e-3, batch_size=32, epochs=4)
     config["unlearn"].update(steps=4, n_eval=[8, 8, 8])
+    config["eps_map"].update(simnpo_betas=[1.0, 3.5])
     config["collapse"].update(methods=["GA", "NPO", "SimNPO", "NPO+RT"], eval_every=1, n_eval=[8, 8, 8])
     config["long"].update(steps=30, n_records=8, fit_decades_from=10, n_eval=8)
     return config
@@ -294,7 +295,8 @@ def test_markov_experiment_numbers_claims_and_figures(tiny):
     assert [c.id for c in claims] == [
         "markov.ga_collapses", "markov.npo_stable", "markov.ga_linear_npo_log", "markov.b_forget1_cost",
         "markov.b_forget2_share", "markov.a_short_cost", "markov.a_both_cost", "markov.a_forget2_share",
-        "markov.a_forget1_npo_cheaper",
+        "markov.a_forget1_npo_cheaper", "markov.simnpo_faster_at_beta1", "markov.study_reproduced_at_beta",
+        "markov.advantage_rests_on_eps",
     ]  # fmt: skip
     # a claim reports the numbers it decided on
     np.testing.assert_allclose(claims[0].values["ga_retain_kl"], seed_mean(arrays["collapse"]["kl_true_retain"][0]),
@@ -304,16 +306,78 @@ def test_markov_experiment_numbers_claims_and_figures(tiny):
         assert c.kind == ("paper" if c.id in ("markov.ga_collapses", "markov.npo_stable") else "extension")
         c.to_json()
     figs = fig.all_figures(config, arrays)
-    assert set(figs) == {"markov_trajectories", "markov_collapse", "markov_divergence"}
+    assert set(figs) == {"markov_trajectories", "markov_collapse", "markov_divergence", "markov_eps_map",
+                         "markov_mechanism"}
     for f in figs.values():
         plt.close(f)
+
+
+def test_the_eps_map_holds_the_study_runs_and_measures_the_optimizer(tiny):
+    from synthetic.worlds.markov import eps_map
+    from synthetic.worlds.markov import measures as mc
+
+    config, arrays = tiny["config"], tiny["arrays"]
+    m = arrays["map"]
+    assert list(m["methods"]) == ["NPO", "SimNPO", "SimNPO"] * 2 and list(m["betas"]) == [1.0, 1.0, 3.5] * 2
+    assert list(m["eps"]) == [1e-6] * 3 + [1e-8] * 3
+    u = config["unlearn"]
+    lr = u["learning_rate"]
+    n_params = tf.param_count(tiny["ctx"]["params_ref"])
+    for case in ("B", "A"):
+        c = m[case]
+        assert c["kl_true_retain"].shape == (6, 2, 5) and c["grad_norm"].shape == (6, 2, 5)
+        # the study's runs are the map's cells at beta 1, eps 1e-6
+        for name in lm.METRICS:
+            np.testing.assert_array_equal(arrays[case][name], c[name][[0, 1]], err_msg=name)
+        for k in adam_stats.ADAM_STATS:  # nothing before the first step
+            assert np.all(c[k][:, :, 0] == 0), k
+        g, nu, upd, dom = (np.asarray(c[k], float) for k in ("grad_norm", "sqrt_nu_rms", "update_norm", "eps_dominated"))
+        assert np.all(g[:, :, 1:] > 0) and np.all((dom >= 0) & (dom <= 1))
+        # step 1 starts every setting of a seed from the reference on the same batch: the same
+        # gradient under both eps, and nu_1 = (1 - b2) g^2, so sqrt(mean nu) = sqrt(1e-3) ||g|| / sqrt(n),
+        # n the coordinates with a non-zero gradient; by hand for SimNPO at beta 3.5, seed 1
+        np.testing.assert_allclose(g[:3, :, 1], g[3:, :, 1], rtol=1e-5)
+        if case == "B":
+            method = get_method("SimNPO", beta=3.5)
+            batch = engine.minibatches(forget=u["batch_size"], retain=u["batch_size"])(
+                jax.random.fold_in(jax.random.key(1), 0), tiny["udata"])
+            grads = jax.grad(lambda p: method_loss(method, tf.SEQUENCE_INPUTS.compute(
+                p, batch, tf.SEQUENCE_INPUTS.check(method.needs))))(tiny["ctx"]["params_ref"])
+            leaves = [np.asarray(x, np.float64) for x in jax.tree.leaves(grads)]
+            norm, n = np.sqrt(sum(np.sum(x ** 2) for x in leaves)), sum(np.count_nonzero(x) for x in leaves)
+            assert g[2, 1, 1] == pytest.approx(norm, rel=1e-4)
+            assert nu[2, 1, 1] == pytest.approx(np.sqrt(1e-3) * norm / np.sqrt(n), rel=1e-3)
+            assert n < n_params  # some coordinates had no gradient (tokens absent from the batch)
+        assert np.all(dom[3:, :, 1] <= dom[:3, :, 1])  # a smaller eps dominates fewer coordinates
+        # Adam's first step moves every coordinate whose |g| is far above eps / sqrt(1 - b2) by lr,
+        # and none by more: with eps 1e-8, NPO and SimNPO at beta 1 take about lr sqrt(n) (n: the
+        # coordinates with a gradient, over 80% of them in the tiny model's batches); SimNPO
+        # at beta 3.5 (a weight sigma(-3.5 NLL), ~100x smaller) has coordinates below that and
+        # takes less, under either eps
+        assert np.all(upd[:, :, 1] <= lr * np.sqrt(n_params) * 1.001)
+        assert np.all(upd[3:5, :, 1] >= 0.9 * lr * np.sqrt(n_params))
+        assert np.all(upd[[2, 5], :, 1] < upd[[1, 4], :, 1])
+        # the update recorded is the step taken: ||theta_1 - theta_ref|| is the first update's norm
+        np.testing.assert_allclose(upd[:, :, 1], c["param_distance"][:, :, 1], rtol=1e-4)
+    # the map's readings are the study's measures of its cells
+    r = eps_map.reading(config, arrays, 1.0, 1e-6)
+    npo, sim = (np.asarray(arrays["map"]["B"]["kl_true_retain"][i], float) for i in (0, 1))
+    steps = np.asarray(arrays["steps"], float)
+    assert r["speed"][0].estimate == pytest.approx(
+        mc.speed_ratio(steps, npo.mean(0), sim.mean(0), eps_map.SPEED_LEVEL), nan_ok=True)
+    claims = {c.id: c for c in markov_claims(config, arrays)}
+    assert claims["markov.b_forget1_cost"].interval["SimNPO / NPO retain KL to reach the forget-1 target"][
+        "estimate"] == pytest.approx(r["b_cost"][0].estimate, nan_ok=True)
+    assert claims["markov.study_reproduced_at_beta"].values["beta"] == eps_map.chosen_beta(config, arrays)
+    table = eps_map.map_table(config, arrays)["SimNPO beta x eps map"]
+    assert table.count("\n| 1e-0") == 4  # one row per SimNPO cell
 
 
 # --------------------------------------------------------------------------- matched retain KL, by hand
 
 
 def test_costs_and_shares_at_matched_retain_kl():
-    from synthetic.worlds.markov import claims as mc
+    from synthetic.worlds.markov import measures as mc
 
     retain = np.array([0.01, 0.02, 0.04, 0.08])
     forget1 = np.array([0.1, 0.2, 0.4, 0.5])
@@ -328,4 +392,4 @@ def test_costs_and_shares_at_matched_retain_kl():
     assert mc.forget2_share(retain, forget1, forget2, 0.03) == pytest.approx(0.2)
     assert np.isnan(mc.forget2_share(retain, forget1, forget2, 0.005))  # starts above: no matched point
     assert np.isnan(mc.forget2_share(retain, forget1, forget2, 1.0))  # never reached
-    assert mc._later(0.1, np.inf) == -np.inf and mc._later(np.inf, 0.1) == np.inf
+    assert mc.later(0.1, np.inf) == -np.inf and mc.later(np.inf, 0.1) == np.inf

@@ -1,16 +1,12 @@
 """The claims of the ``markov`` experiment, decided on the arrays of :func:`~.run.run_markov`.
 
 Two kept from the collapse question of the paper (GA collapses, NPO does not), the divergence
-laws on the transformer, and the six claims of the SimNPO study's synthetic experiment
-(Fan et al. 2024), declared before the run with the study's numbers beside them. The study's
-claims compare methods at **matched retain KL** along each trajectory of (retain KL, forget-k
-KL), per-token KL to the true chains, with the retrained model's forget KL as the target:
-
-* the *cost* of a target is the retain KL at the first step the forget KL reaches it (linearly
-  interpolated between the two steps around the crossing); a target not reached within the
-  run is a failure: cost ``inf``;
-* the *forget-2 share* at a retain KL ``r*`` is ``dF2 / (dF1 + dF2)``, the increases of the two
-  forget KLs from step 0 to the first step the retain KL reaches ``r*`` (interpolated).
+laws on the transformer, the six claims of the SimNPO study's synthetic experiment (Fan et al.
+2024), declared before the run with the study's numbers beside them and decided at the study's
+code's settings (SimNPO at beta 1, eps 1e-6), and the three claims of the beta x eps map
+(:mod:`.eps_map`). The study's claims compare methods at **matched retain KL** along each
+trajectory of (retain KL, forget-k KL), per-token KL to the true chains, with the retrained
+model's forget KL as the target (the measures: :mod:`.measures`).
 
 Every decision is taken on the seed-mean trajectories with a 95% bootstrap interval over seeds
 (paired: NPO and SimNPO share each seed's minibatch order), and the per-seed values with how
@@ -22,9 +18,13 @@ from __future__ import annotations
 import numpy as np
 
 from synthetic.analysis import diverged_text, divergence_laws_claim, seed_interval, seed_mean
+from synthetic.worlds.markov import eps_map
+from synthetic.worlds.markov.measures import (STUDY, a_cost_ratio, a_forget1_gap, a_forget2_share,
+                                              b_forget1_cost_ratio, b_forget2_share_gap, forget2_share, paired,
+                                              single, target_cost)
 from theory.claims import Check, Claim
 
-__all__ = ["markov_claims", "first_crossing", "value_at", "target_cost", "forget2_share"]
+__all__ = ["markov_claims"]
 
 FACTOR_COLLAPSE = 10.0
 """``markov.ga_collapses``: GA's retain KL must end at least an order of magnitude above its
@@ -34,77 +34,9 @@ FACTOR_STABLE = 5.0
 """``markov.npo_stable``: NPO's retain KL at most 1/5 of GA's (a round factor fixed by the
 project)."""
 
-STUDY = {
-    "b_forget1_cost": 0.85, "b_forget2_share": 0.1, "a_short_cost": 0.5, "a_both_cost": 0.7,
-    "a_forget2_share_npo": 0.3, "a_forget2_share_simnpo": 0.5, "a_retain_kl": 0.03,
-}  # fmt: skip
-"""The thresholds of the six study claims, declared before the run (from the study's figures,
-one seed: 0.084 / 0.126 = 0.67; 0.74 vs 0.55; 0.030 / 0.192; 0.075 / 0.19; 0.08 vs 0.72 at
-retain KL 0.03; 0.031 vs 0.075)."""
-
 _BOOTSTRAP = "95% percentile-bootstrap intervals over the seeds of the 50-step runs"
 _LONG = ("The long gradient-descent runs are one run per method (no seed interval; their decisions are "
          "deterministic).")
-
-
-# --------------------------------------------------------------------------- trajectories
-
-
-def _crossing_index(y, level: float) -> float:
-    """The fractional record index where ``y`` first reaches ``level`` (linear between the two
-    records around it; 0 if ``y[0] >= level``; ``inf`` if never, or a non-finite record comes first)."""
-    y = np.asarray(y, float)
-    for i in range(len(y)):
-        if not np.isfinite(y[i]):
-            return np.inf
-        if y[i] >= level:
-            return 0.0 if i == 0 else i - 1 + (level - y[i - 1]) / (y[i] - y[i - 1])
-    return np.inf
-
-
-def _at_index(x, index: float) -> float:
-    x = np.asarray(x, float)
-    if not np.isfinite(index):
-        return np.inf
-    i = int(np.floor(index))
-    w = index - i
-    if i >= len(x) - 1 or w == 0:  # on a record: its value, whatever the next one holds
-        return float(x[min(i, len(x) - 1)])
-    return float(x[i] + w * (x[i + 1] - x[i]))
-
-
-def first_crossing(x, y, level: float) -> float:
-    """``x`` at the first record where ``y >= level``, linearly interpolated between that record
-    and the one before; ``x[0]`` if ``y[0] >= level``; ``inf`` if ``y`` never reaches it (or a
-    non-finite record comes first)."""
-    return _at_index(x, _crossing_index(y, level))
-
-
-def value_at(x, y, x_star: float) -> float:
-    """``y`` at the first record where ``x >= x_star`` (interpolated as :func:`first_crossing`);
-    NaN if ``x`` never reaches ``x_star`` or starts above it (no matched point), or a record of
-    ``y`` up to that point is not finite."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if not np.isfinite(x_star) or not np.isfinite(x[0]) or x[0] >= x_star:
-        return np.nan
-    index = _crossing_index(x, x_star)
-    if not np.isfinite(index) or not np.isfinite(y[1 : int(np.ceil(index)) + 1]).all():
-        return np.nan
-    return _at_index(y, index)
-
-
-def target_cost(retain, forgets, targets) -> float:
-    """The retain KL at the first step every forget KL of ``forgets`` has reached its target
-    (each crossing interpolated between records, the latest one taken; ``inf`` if a target is
-    never reached)."""
-    return _at_index(retain, max(_crossing_index(f, t) for f, t in zip(forgets, targets)))
-
-
-def forget2_share(retain, forget1, forget2, r_star: float) -> float:
-    """``dF2 / (dF1 + dF2)`` from step 0 to the first step the retain KL reaches ``r_star``."""
-    d1 = value_at(retain, forget1, r_star) - float(np.asarray(forget1)[0])
-    d2 = value_at(retain, forget2, r_star) - float(np.asarray(forget2)[0])
-    return float(d2 / (d1 + d2)) if np.isfinite(d1 + d2) and d1 + d2 != 0 else np.nan
 
 
 # --------------------------------------------------------------------------- helpers
@@ -134,19 +66,6 @@ def _diverged(arrays, methods, case) -> str:
     return ("; " + "; ".join(texts)) if texts else ""
 
 
-def _later(cost_a: float, cost_b: float) -> float:
-    """``cost_a - cost_b`` where a target never reached counts as failing: ``-inf`` when B never
-    reached it (B is not cheaper), ``+inf`` when only A never did."""
-    if not np.isfinite(cost_b):
-        return -np.inf
-    return np.inf if not np.isfinite(cost_a) else cost_a - cost_b
-
-
-def _or(value: float, undecided: float) -> float:
-    """``value``, or ``undecided`` (the failing side) when it is NaN: no matched point is a failure."""
-    return undecided if np.isnan(value) else value
-
-
 def _per_seed(stat, *runs) -> np.ndarray:
     return np.array([stat(*(r[s] for r in runs)) for s in range(runs[0].shape[0])])
 
@@ -155,13 +74,18 @@ def _seeds_text(values, ok) -> str:
     return f"per seed {', '.join(f'{v:.3g}' for v in values)} ({int(np.sum(ok))} of {len(values)} seeds agree)"
 
 
+_MAP_NOTE = ("Decided at the study's code's settings (SimNPO beta 1, eps 1e-6); the beta x eps map (markov.simnpo_faster_at_beta1, markov.study_reproduced_at_beta, "
+             "markov.advantage_rests_on_eps and the table 'SimNPO beta x eps map') shows at which SimNPO beta the "
+             "study's figure appears and what the optimizer's eps has to do with it.")
+
+
 def _study_claim(cid, statement, checks, per_seed_parts, values, ref) -> Claim:
     return Claim.decided(
         id=cid, kind="extension", paper_ref=ref,
         statement=statement + f" Decided on the seed-mean trajectories ({_BOOTSTRAP}); a target not reached within "
         "the run is a failure (cost inf). A claim of the SimNPO study, not of this paper, hence an extension.",
         measured="; ".join(c.text() for c in checks) + " | " + "; ".join(per_seed_parts),
-        checks=checks, values=values,
+        checks=checks, values=values, note=_MAP_NOTE,
     )
 
 
@@ -296,17 +220,11 @@ def _case_runs(arrays, case):
 
 
 def _b_forget1_cost(arrays) -> Claim:
-    (nr, n1, _), (sr, s1, _), t1, _ = _case_runs(arrays, "B")
-
-    def ratio_f1(a, b, c, d):
-        cs, cn = target_cost(c, [d], [t1]), target_cost(a, [b], [t1])
-        return np.inf if not np.isfinite(cs) else cs / cn
-
-    check = Check("SimNPO / NPO retain KL to reach the forget-1 target",
-                  seed_interval(ratio_f1, nr, n1, sr, s1), STUDY["b_forget1_cost"], "below")
-    cn = _per_seed(lambda r, f: target_cost(r, [f], [t1]), nr, n1)
-    cs = _per_seed(lambda r, f: target_cost(r, [f], [t1]), sr, s1)
-    per = np.array([ratio_f1(a, b, c, d) for a, b, c, d in zip(nr, n1, sr, s1)])
+    npo, sim, t1, _ = _case_runs(arrays, "B")
+    interval, per = paired(lambda n, s: b_forget1_cost_ratio(n, s, t1), npo, sim)
+    check = Check("SimNPO / NPO retain KL to reach the forget-1 target", interval, STUDY["b_forget1_cost"], "below")
+    cn = _per_seed(lambda r, f: target_cost(r, [f], [t1]), *npo[:2])
+    cs = _per_seed(lambda r, f: target_cost(r, [f], [t1]), *sim[:2])
     return _study_claim(
         "markov.b_forget1_cost",
         f"Case B: the retain KL paid to bring forget-1 to the retrained model's forget-1 KL ({t1:.3g}) is smaller "
@@ -318,18 +236,12 @@ def _b_forget1_cost(arrays) -> Claim:
 
 
 def _b_forget2_share(arrays) -> Claim:
-    (nr, n1, n2), (sr, s1, s2), t1, _ = _case_runs(arrays, "B")
-
-    def share_gap(a, b, c, d, e, f):
-        r_star = target_cost(a, [b], [t1])  # inf if NPO never reaches the target: no matched point
-        return _or(forget2_share(a, b, c, r_star) - forget2_share(d, e, f, r_star), -np.inf)
-
-    check = Check("NPO - SimNPO forget-2 share at NPO's forget-1 cost",
-                  seed_interval(share_gap, nr, n1, n2, sr, s1, s2), STUDY["b_forget2_share"], "above")
-    per = _per_seed(share_gap, nr, n1, n2, sr, s1, s2)
-    r_mean = target_cost(seed_mean(nr), [seed_mean(n1)], [t1])
-    sh = {m: forget2_share(*(seed_mean(x) for x in trio), r_mean) for m, trio in (("NPO", (nr, n1, n2)),
-                                                                                  ("SimNPO", (sr, s1, s2)))}
+    npo, sim, t1, _ = _case_runs(arrays, "B")
+    interval, per = paired(lambda n, s: b_forget2_share_gap(n, s, t1), npo, sim)
+    check = Check("NPO - SimNPO forget-2 share at NPO's forget-1 cost", interval, STUDY["b_forget2_share"], "above")
+    means = {"NPO": [seed_mean(x) for x in npo], "SimNPO": [seed_mean(x) for x in sim]}
+    r_mean = target_cost(means["NPO"][0], [means["NPO"][1]], [t1])
+    sh = {m: forget2_share(*trio, r_mean) for m, trio in means.items()}
     return _study_claim(
         "markov.b_forget2_share",
         "Case B: at NPO's retain KL when its forget-1 reaches the target, the share of the forget-KL increase "
@@ -343,53 +255,33 @@ def _b_forget2_share(arrays) -> Claim:
 
 
 def _a_costs(arrays) -> list[Claim]:
-    (nr, n1, n2), (sr, s1, s2), t1, t2 = _case_runs(arrays, "A")
-
-    def cost_ratio(targets_idx):
-        def stat(a, b, c, d, e, f):
-            tn = [(b, t1), (c, t2)]
-            ts = [(e, t1), (f, t2)]
-            cn = target_cost(a, [tn[i][0] for i in targets_idx], [tn[i][1] for i in targets_idx])
-            cs = target_cost(d, [ts[i][0] for i in targets_idx], [ts[i][1] for i in targets_idx])
-            return np.inf if not np.isfinite(cs) else cs / cn
-        return stat
-
+    npo, sim, t1, t2 = _case_runs(arrays, "A")
     claims = []
-    for cid, idx, key, label, study in (
-        ("markov.a_short_cost", [1], "a_short_cost", "short forget-2", "0.030 / 0.192"),
-        ("markov.a_both_cost", [0, 1], "a_both_cost", "both forget sets", "0.075 / 0.19"),
+    for cid, which, key, label, study in (
+        ("markov.a_short_cost", (1,), "a_short_cost", "short forget-2", "0.030 / 0.192"),
+        ("markov.a_both_cost", (0, 1), "a_both_cost", "both forget sets", "0.075 / 0.19"),
     ):
-        stat = cost_ratio(idx)
-        check = Check(f"SimNPO / NPO retain KL to bring {label} to target",
-                      seed_interval(stat, nr, n1, n2, sr, s1, s2), STUDY[key], "below")
-        per = _per_seed(stat, nr, n1, n2, sr, s1, s2)
+        interval, per = paired(lambda n, s, which=which: a_cost_ratio(n, s, t1, t2, which), npo, sim)
+        check = Check(f"SimNPO / NPO retain KL to bring {label} to target", interval, STUDY[key], "below")
         claims.append(_study_claim(
             cid,
             f"Case A: the retain KL paid to bring {label} to the retrained model's forget KL "
-            f"({', '.join(f'{[t1, t2][i]:.3g}' for i in idx)}) is smaller for SimNPO: SimNPO / NPO <= "
+            f"({', '.join(f'{(t1, t2)[i]:.3g}' for i in which)}) is smaller for SimNPO: SimNPO / NPO <= "
             f"{STUDY[key]:g} (declared before the run; the study: {study}).",
             [check], ["ratio " + _seeds_text(per, per <= STUDY[key])], {"per_seed_ratio": per}, _STUDY_REF))
     return claims
 
 
 def _a_forget2_share(arrays) -> Claim:
-    (nr, n1, n2), (sr, s1, s2), _, _ = _case_runs(arrays, "A")
+    npo, sim, _, _ = _case_runs(arrays, "A")
     r_star = STUDY["a_retain_kl"]
 
-    def share_npo(a, b, c):
-        return _or(forget2_share(a, b, c, r_star), np.inf)
-
-    def share_sim(a, b, c):
-        return _or(forget2_share(a, b, c, r_star), -np.inf)
-
+    (npo_iv, pn), (sim_iv, ps) = (single(lambda t: a_forget2_share(t, r_star, np.inf), npo),
+                                  single(lambda t: a_forget2_share(t, r_star, -np.inf), sim))
     checks = [
-        Check(f"NPO forget-2 share at retain KL {r_star:g}", seed_interval(share_npo, nr, n1, n2),
-              STUDY["a_forget2_share_npo"], "below"),
-        Check(f"SimNPO forget-2 share at retain KL {r_star:g}", seed_interval(share_sim, sr, s1, s2),
-              STUDY["a_forget2_share_simnpo"], "above"),
+        Check(f"NPO forget-2 share at retain KL {r_star:g}", npo_iv, STUDY["a_forget2_share_npo"], "below"),
+        Check(f"SimNPO forget-2 share at retain KL {r_star:g}", sim_iv, STUDY["a_forget2_share_simnpo"], "above"),
     ]
-    pn = _per_seed(share_npo, nr, n1, n2)
-    ps = _per_seed(share_sim, sr, s1, s2)
     return _study_claim(
         "markov.a_forget2_share",
         f"Case A: at retain KL {r_star:g}, NPO neglects the short forget-2 (its share of the forget-KL increase "
@@ -403,14 +295,9 @@ def _a_forget2_share(arrays) -> Claim:
 
 
 def _a_forget1_npo_cheaper(arrays) -> Claim:
-    (nr, n1, n2), (sr, s1, s2), t1, _ = _case_runs(arrays, "A")
-
-    def gap_f1(a, b, c, d, e, f):
-        return _later(target_cost(d, [e], [t1]), target_cost(a, [b], [t1]))
-
-    check = Check("SimNPO - NPO retain KL to reach the forget-1 target",
-                  seed_interval(gap_f1, nr, n1, n2, sr, s1, s2), 0.0, "above")
-    per = _per_seed(gap_f1, nr, n1, n2, sr, s1, s2)
+    npo, sim, t1, _ = _case_runs(arrays, "A")
+    interval, per = paired(lambda n, s: a_forget1_gap(n, s, t1), npo, sim)
+    check = Check("SimNPO - NPO retain KL to reach the forget-1 target", interval, 0.0, "above")
     return _study_claim(
         "markov.a_forget1_npo_cheaper",
         "Case A: NPO reaches the forget-1 target at a lower retain KL than SimNPO (declared; the study: 0.031 vs "
@@ -420,4 +307,5 @@ def _a_forget1_npo_cheaper(arrays) -> Claim:
 
 def markov_claims(config: dict, arrays: dict) -> list[Claim]:
     """The claims of the ``markov`` experiment, each stating how it is decided."""
-    return _collapse_claims(config, arrays) + [_laws_claim(config, arrays)] + _study_claims(config, arrays)
+    return (_collapse_claims(config, arrays) + [_laws_claim(config, arrays)] + _study_claims(config, arrays)
+            + eps_map.map_claims(config, arrays))

@@ -12,6 +12,12 @@ trains. Curves are seed means; the seeds are drawn thin (or as a +- one standard
 * :func:`divergence`: ``||theta_t - theta_ref||`` and the forget NLL of the long
   gradient-descent runs against t on linear and on log axes, with the fitted laws
   ``a + b t`` and ``a + b log t`` overlaid (Theorem 2).
+* :func:`eps_map`: the SimNPO beta x eps map (case B): per-step retain KL of NPO and of SimNPO
+  at every beta under each eps, beside the study's headline step counts, and the trade-off
+  plane at the beta where the study's figure appears (or the slowest SimNPO when none does).
+* :func:`mechanism`: why: per step, the gradient norm, Adam's second-moment scale against
+  eps, the share of eps-dominated coordinates and the update's size, for NPO and SimNPO at
+  beta 1 and at that beta, under both eps.
 """
 
 from __future__ import annotations
@@ -22,9 +28,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from figures.laws import divergence_laws
-from figures.style import method_color, plot_band, style_context
+from figures.style import beta_colors, method_color, plot_band, style_context
+from synthetic.worlds.markov import eps_map as emap
 
-__all__ = ["trajectories", "collapse", "divergence", "all_figures"]
+__all__ = ["trajectories", "collapse", "divergence", "eps_map", "mechanism", "all_figures"]
 
 CASE_TITLES = {"B": "case B (forget-2 never learned)", "A": "case A (forget-2 short, learned)"}
 
@@ -130,10 +137,154 @@ def divergence(config: dict, a: dict) -> Figure:
                            f"on {lg['n_forget']} forget-1 sequences")
 
 
+STUDY_STEPS = {"NPO": 5.3, "SimNPO": 23.6}
+"""The study's figure (case B): steps to retain KL 0.1."""
+
+STUDY_COSTS = {"NPO": 0.126, "SimNPO": 0.084}
+"""The study's figure (case B): retain KL when forget-1 reaches the retrained model's."""
+
+
+def _map_index(a: dict, name: str, beta: float, eps: float) -> int:
+    m = a["map"]
+    for i, (n, b, e) in enumerate(zip(m["methods"], m["betas"], m["eps"])):
+        if str(n) == name and float(b) == beta and float(e) == eps:
+            return i
+    raise ValueError(f"the map has no setting {name} at beta {beta:g}, eps {eps:g}")
+
+
+def _shown_beta(config: dict, a: dict) -> tuple[float, str]:
+    """The SimNPO beta the figures single out (:func:`~.eps_map.featured_beta`: where the study's
+    figure appears, else the candidate), else the map's slowest SimNPO at the study's eps."""
+    beta, status = emap.featured_beta(config, a)
+    if status == "reproduced":
+        return beta, f"beta {beta:g}, where the study's figure appears"
+    if status == "candidate":
+        return beta, f"beta {beta:g}, the closest to the study's figure (no check fails; the seeds cannot tell)"
+    eps0 = float(config["unlearn"]["eps"])
+    largest = max(b for b, e in emap.cells(a) if e == eps0)
+    return largest, f"beta {largest:g} (no beta reproduced the study's figure; the largest shown)"
+
+
+def _eps_style(eps: float, eps0: float) -> str:
+    return "-" if eps == eps0 else "--"
+
+
+def eps_map(config: dict, a: dict) -> Figure:
+    """Top: per-step retain KL (case B) of NPO and SimNPO at every map beta, one panel per eps,
+    with the level 0.1 and the study's step counts. Bottom: the (retain KL, forget-k KL) plane
+    at the singled-out beta, both eps, with the study's costs."""
+    if "map" not in a or "B" not in a["map"]:
+        raise ValueError("results lack map/B (expected run_markov results)")
+    steps = np.asarray(a["steps"], float)
+    m, c = a["map"], a["map"]["B"]
+    eps_list = sorted({float(e) for e in m["eps"]}, reverse=True)
+    eps0 = float(config["unlearn"]["eps"])
+    betas = sorted({b for b, _ in emap.cells(a)})
+    colors = dict(zip(betas, beta_colors(betas, "Oranges")))
+    npo_beta = float(config["unlearn"]["beta"])
+    beta, why = _shown_beta(config, a)
+    retr = np.asarray(a["B"]["retrained_kl_true"], float)
+    with style_context():
+        fig, axes = plt.subplots(2, len(eps_list), figsize=(5.2 * len(eps_list), 8.4), constrained_layout=True,
+                                 squeeze=False)
+        for col, eps in enumerate(eps_list):
+            ax = axes[0, col]
+            ax.set_yscale("log")
+            plot_band(ax, steps, c["kl_true_retain"][_map_index(a, "NPO", npo_beta, eps)], method_color("NPO"),
+                      f"NPO (beta {npo_beta:g})", linewidth=2.2)
+            for b in betas:
+                plot_band(ax, steps, c["kl_true_retain"][_map_index(a, "SimNPO", b, eps)], colors[b],
+                          f"SimNPO beta {b:g}", linewidth=1.6, linestyle="--")
+            ax.axhline(emap.SPEED_LEVEL, color="#444444", linestyle=":", linewidth=1.0)
+            for name, x in STUDY_STEPS.items():
+                ax.plot([x], [emap.SPEED_LEVEL], marker="v", ms=10, mfc="white",
+                        mec=method_color("NPO") if name == "NPO" else colors.get(beta, "black"), mew=2, ls="none",
+                        label=f"study's figure: {name} at step {x:g}", zorder=5)
+            ax.set_xlabel(_step_label(config))
+            ax.set_ylabel(r"retain KL$(P_{true}\,\|\,\pi_\theta)$ per token")
+            ax.set_title(f"eps {eps:g}{' (the study code)' if eps == eps0 else ''}: retain KL per step")
+            ax.legend(fontsize=7, loc="lower right")
+        # the trade-off plane at the singled-out beta, both eps
+        for col, k in enumerate((1, 2)[: len(eps_list)]):
+            ax = axes[1, col]
+            ax.set_xscale("log")
+            for eps in eps_list:
+                for name, b in (("NPO", npo_beta), ("SimNPO", beta)):
+                    i = _map_index(a, name, b, eps)
+                    x, y = (np.nanmean(np.asarray(c[f"kl_true_{g}"][i], float), axis=0) for g in ("retain", f"forget{k}"))
+                    color = method_color("NPO") if name == "NPO" else colors[beta]
+                    ax.plot(x, y, color=color, linestyle=_eps_style(eps, eps0), linewidth=2.0 if eps == eps0 else 1.3,
+                            label=f"{name}{'' if name == 'NPO' else f' beta {b:g}'}, eps {eps:g}")
+                    ax.plot(x[::10], y[::10], "o", color=color, ms=3)
+            ax.axhline(retr[k], color="#444444", linestyle=":", linewidth=0.9)
+            ax.plot([retr[0]], [retr[k]], "*", color="black", ms=13, label="retrained (target)", zorder=5)
+            if k == 1:
+                for name, x in STUDY_COSTS.items():
+                    ax.plot([x], [retr[1]], marker="v", ms=10, mfc="white", mew=2, ls="none", zorder=6,
+                            mec=method_color("NPO") if name == "NPO" else colors[beta],
+                            label=f"study's figure: {name} reaches the target at retain KL {x:g}")
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.set_xlabel(r"retain KL$(P_{true}\,\|\,\pi_\theta)$ per token")
+            ax.set_ylabel(f"forget-{k} KL per token")
+            ax.set_title(f"forget-{k}: the trade-off at SimNPO beta {beta:g}")
+            ax.legend(fontsize=6.5, loc="best")
+        fig.suptitle(f"SimNPO's beta x the optimizer's eps, case B ({c['kl_true_retain'].shape[1]} seeds, mean +- s.e.)"
+                     f"\nbottom: SimNPO at {why}")
+    return fig
+
+
+def mechanism(config: dict, a: dict) -> Figure:
+    """Why SimNPO's speed depends on eps: per step (case B, seed means), the gradient norm,
+    ``sqrt(mean nu)`` against eps, the share of coordinates whose ``sqrt(nu)`` is below eps, and
+    the update's norm, for NPO and SimNPO at beta 1 and at the singled-out beta, under each eps."""
+    if "map" not in a or "B" not in a["map"] or "grad_norm" not in a["map"]["B"]:
+        raise ValueError("results lack map/B and its optimizer records (expected run_markov results)")
+    steps = np.asarray(a["steps"], float)
+    c = a["map"]["B"]
+    eps0 = float(config["unlearn"]["eps"])
+    eps_list = sorted({float(e) for e in a["map"]["eps"]}, reverse=True)
+    npo_beta = float(config["unlearn"]["beta"])
+    beta, why = _shown_beta(config, a)
+    betas = sorted({b for b, _ in emap.cells(a)})
+    colors = dict(zip(betas, beta_colors(betas, "Oranges")))
+    shown = [("NPO", npo_beta, method_color("NPO"))] + [("SimNPO", b, colors[b]) for b in sorted({npo_beta, beta})]
+    lr = float(config["unlearn"]["learning_rate"])
+    panels = (("grad_norm", r"gradient norm $\|g_t\|$", True),
+              ("sqrt_nu_rms", r"Adam's $\sqrt{\mathrm{mean}\,v_t}$ (before bias correction)", True),
+              ("eps_dominated", r"share of coordinates with $\sqrt{v_t} < \epsilon$", False),
+              ("update_norm", r"update size $\|\theta_t - \theta_{t-1}\|$", True))
+    with style_context():
+        fig, axes = plt.subplots(1, 4, figsize=(17.0, 4.2), constrained_layout=True)
+        for ax, (key, label, log) in zip(axes, panels):
+            if log:
+                ax.set_yscale("log")
+            for name, b, color in shown:
+                for eps in eps_list:
+                    runs = np.asarray(c[key][_map_index(a, name, b, eps)], float)[:, 1:]
+                    plot_band(ax, steps[1:], runs, color,
+                              f"{name}{'' if name == 'NPO' else f' beta {b:g}'}, eps {eps:g}",
+                              linestyle=_eps_style(eps, eps0), linewidth=2.0 if eps == eps0 else 1.2)
+            if key == "sqrt_nu_rms":
+                for eps in eps_list:
+                    ax.axhline(eps, color="#444444", linestyle=_eps_style(eps, eps0), linewidth=0.9)
+                    ax.annotate(f"eps {eps:g}", (steps[-1], eps), fontsize=7, ha="right", va="bottom")
+            ax.set_xlabel("unlearning step")
+            ax.set_title(f"({'abcd'[list(axes).index(ax)]}) {label}", fontsize=9)
+        axes[2].set_ylim(-0.02, 1.02)
+        axes[0].legend(fontsize=6.5, loc="best")
+        fig.suptitle(f"What AdamW did at each step, case B (lr {lr:g}; solid: eps {eps0:g}, the study's code; dashed: "
+                     f"eps {min(eps_list):g})\nSimNPO at beta 1 and at {why}")
+    return fig
+
+
 def all_figures(config, arrays) -> dict:
     """``{name: Figure}`` for ``paper_repro.py``."""
-    return {
+    figs = {
         "markov_trajectories": trajectories(config, arrays),
         "markov_collapse": collapse(config, arrays),
         "markov_divergence": divergence(config, arrays),
     }
+    if "map" in arrays and "B" in arrays["map"]:
+        figs["markov_eps_map"] = eps_map(config, arrays)
+        figs["markov_mechanism"] = mechanism(config, arrays)
+    return figs

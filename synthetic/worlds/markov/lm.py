@@ -59,7 +59,9 @@ def train_lm(key, model: tf.TransformerConfig, data: markov.Sequences, train: di
     """Train a transformer from scratch on ``data`` (next-token NLL over the scored tokens).
 
     ``train``: ``learning_rate``, ``batch_size``, ``epochs``, and optionally ``weight_decay``
-    (default 0) and ``eps`` (default 1e-6) of the ``transformers`` AdamW.
+    (default 0) and ``eps`` (default 1e-6) of the ``transformers`` AdamW and ``drop_last``
+    (default ``False``: an epoch's last partial batch is kept, as the study's PyTorch
+    ``DataLoader`` keeps it).
     Returns ``(params, losses)`` (see :func:`synthetic.engine.train`).
     """
     if data.tokens.shape[1] > model.context:
@@ -68,7 +70,8 @@ def train_lm(key, model: tf.TransformerConfig, data: markov.Sequences, train: di
     return engine.train(
         k_data, tf.init(k_init, model), tf.next_token_nll, {"tokens": data.tokens, "mask": np.asarray(data.mask, np.float32)},
         _adamw(float(train["learning_rate"]), float(train.get("weight_decay", 0.0)), float(train.get("eps", 1e-6))),
-        batch_size=train["batch_size"], epochs=train["epochs"], progress=progress,
+        batch_size=train["batch_size"], epochs=train["epochs"], drop_last=bool(train.get("drop_last", False)),
+        progress=progress,
     )  # fmt: skip
 
 
