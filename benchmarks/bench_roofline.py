@@ -223,12 +223,14 @@ def thm2_stage(repeats: int, peak: float, floor_us: float) -> None:
 
 def transformer_stages(only: set, repeats: int, peak32: float) -> None:
     """The markov experiment's transformer (the SimNPO study's model): an AdamW training step at
-    batch 128, and one case's study runs (NPO and SimNPO x 5 seeds, metrics every step on the
-    evaluation sets) for 10 steps, from random weights (the time does not depend on them)."""
+    batch 128, and one case's beta x eps map (NPO and SimNPO at 4 betas under 2 eps x 5 seeds,
+    metrics and the optimizer's records every step, one run at a time per device, as the
+    experiment runs it) for 10 steps, from random weights (the time does not depend on them)."""
     from bench_transformer import train_step_seconds
     from synthetic import engine
-    from synthetic.worlds.markov.config import STUDY_METHODS, markov_config
-    from synthetic.worlds.markov.run import _adamw_injected, markov_metrics
+    from synthetic.worlds.markov.adam_stats import adam_tracker
+    from synthetic.worlds.markov.config import map_settings, markov_config
+    from synthetic.worlds.markov.lm import adamw_injected, markov_metrics
     from synthetic.models import transformer as tf
     from theory.methods import get_method
 
@@ -251,7 +253,8 @@ def transformer_stages(only: set, repeats: int, peak32: float) -> None:
         u, counts = cfg["unlearn"], cfg["unlearn"]["n_eval"]
         n = int(sum(counts))
         params = tf.init(jax.random.key(0), model)
-        methods = [get_method(m, beta=u["beta"]) for m in STUDY_METHODS]
+        settings = map_settings(cfg)
+        methods = [get_method(m, beta=b) for m, b, _ in settings]
         forget, retain = tokens(64), tokens(64)
         mask64 = np.ones((64, T), np.float32)
         udata = tf.sequence_batch(params, forget, mask64, retain, mask64)
@@ -266,17 +269,18 @@ def transformer_stages(only: set, repeats: int, peak32: float) -> None:
 
         def unlearn_stage():
             return engine.unlearn(
-                tf.SEQUENCE_INPUTS, methods, _adamw_injected(float(u["weight_decay"]), float(u["eps"])), params, udata,
+                tf.SEQUENCE_INPUTS, methods, adamw_injected(float(u["weight_decay"]), float(u["eps"])), params, udata,
                 engine.Schedule(tuple(range(steps + 1))), markov_metrics, context=ctx,
-                hyperparams={"learning_rate": [u["learning_rate"]] * len(methods)},
+                hyperparams={"learning_rate": [u["learning_rate"]] * len(methods), "eps": [e for *_, e in settings]},
                 batches=engine.minibatches(forget=u["batch_size"], retain=u["batch_size"]), seeds=u["seeds"],
+                track=adam_tracker(), runs_at_once=1,
             )["forget1_nll"]  # fmt: skip
 
         runs = len(methods) * u["seeds"]
         # per run and step: forward + backward (3 x forward) over the batch's forget and retain
         # sequences; per record: a forward pass over the n evaluation and 4 probe sequences
         flops = runs * (steps * 3 * fwd * 2 * u["batch_size"] * T + (steps + 1) * fwd * (n + 4) * T)
-        report32(f"transformer unlearning ({len(methods)} methods x {u['seeds']} seeds x {steps} steps, "
+        report32(f"transformer unlearning ({len(methods)} settings x {u['seeds']} seeds x {steps} steps, "
                  f"batch {u['batch_size']}+{u['batch_size']}, metrics every step)", timed(unlearn_stage, repeats),
                  flops, peak32)
 
