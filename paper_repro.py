@@ -46,8 +46,9 @@ from pathlib import Path
 from typing import Optional
 
 from figures.files import save_figure
+from synthetic.compile_cache import use_compilation_cache
 from synthetic.experiment import Experiment, is_cached, run_cached, seeds_of, with_seeds
-from synthetic.memory import release
+from synthetic.memory import peak_mb, release, reset_peak
 from synthetic.registry import experiments
 from synthetic.report import headline, render_report, verdict_counts
 from synthetic.store import PENDING_WRITES, atomic_write_text
@@ -140,6 +141,7 @@ def run_experiment(exp: Experiment, config: dict, out: Path, progress: Progress)
     """Run one experiment on ``config`` end to end; never raises (errors become failed,
     errored claims)."""
     progress.prefix = f"{exp.name}: "
+    reset_peak()  # the peak memory reported is this experiment's (where the system can tell)
     t0 = time.perf_counter()
     seeds = seeds_of(config)
     record = {"name": exp.name, "claims": [], "figures": [], "errors": [], "cached": False, "tables": {},
@@ -168,7 +170,9 @@ def run_experiment(exp: Experiment, config: dict, out: Path, progress: Progress)
         )
         traceback.print_exc()
     record["seconds"] = time.perf_counter() - t0
-    progress(f"done in {record['seconds']:.1f}s: {verdict_counts(record['claims'])}")
+    record["peak_mb"] = peak_mb()
+    progress(f"done in {record['seconds']:.1f}s, peak memory {record['peak_mb']:.0f} MB: "
+             f"{verdict_counts(record['claims'])}")
     progress.prefix = ""
     return record
 
@@ -241,6 +245,8 @@ def main(argv=None) -> int:
     progress = Progress()
     machine = devices_line()
     progress(machine)
+    if use_compilation_cache(out / "cache" / "jax"):  # a rerun loads the compiled programs
+        progress(f"compiled programs are kept in {out / 'cache' / 'jax'} (delete it to compile afresh)")
     configs = {n: (EXPERIMENTS[n], experiment_config(EXPERIMENTS[n], args.quick, args.seeds)) for n in args.names}
     time_left = TimeLeft(configs, args.quick, out)
     records = []

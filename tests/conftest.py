@@ -19,6 +19,12 @@ benchmarks compile with XLA's defaults.
 Each worker process keeps JAX's single CPU device (``NPO_DEVICES=1``; pytest-xdist already
 runs one worker per core): the multi-device paths run in subprocesses of their own
 (``tests/test_devices.py``, the sharding test of ``tests/test_engine.py``).
+
+Compiled programs are kept on disk between runs (JAX's persistent compilation cache, as
+``synthetic.compile_cache`` sets it up for ``paper_repro.py``), in ``.pytest_cache/jax`` of the
+project, through JAX's environment variables so that the ``paper_repro.py`` subprocesses of the
+tests share it: a second run of the suite loads instead of compiling. A cache location set
+already in the environment is kept; delete the folder to start cold.
 """
 
 import gc
@@ -33,6 +39,13 @@ if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_FAST_COMPILE}".strip()
 
 os.environ.setdefault("NPO_DEVICES", "1")
+
+if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    from pathlib import Path
+
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "jax")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")  # every program
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 import pytest  # noqa: E402
 
@@ -83,7 +96,7 @@ FILE_SECONDS = {
     "test_figures.py": 4, "test_tofu_collapse_figures.py": 3, "test_imports.py": 3, "test_data.py": 3,
     "test_methods.py": 3, "test_claims.py": 3, "test_models.py": 2, "test_optim.py": 2, "test_cache.py": 2,
     "test_markov_data.py": 2, "test_tofu_eval.py": 1, "test_store.py": 1, "test_tofu_data.py": 1, "test_layout.py": 3,
-    "test_docs.py": 12, "test_tofu_ablation.py": 2, "test_memory.py": 1,
+    "test_docs.py": 12, "test_tofu_ablation.py": 2, "test_memory.py": 1, "test_compile_cache.py": 7,
 }  # fmt: skip
 
 
