@@ -18,13 +18,41 @@ import sys
 
 import jax
 
-__all__ = ["peak_mb", "current_mb", "release"]
+__all__ = ["peak_mb", "current_mb", "reset_peak", "release"]
+
+
+def _status_mb(field: str):
+    """A ``VmXXX`` line of ``/proc/self/status`` in MB, or ``None`` where there is none."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 2**10  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def peak_mb() -> float:
-    """The peak resident memory of this process so far, in MB."""
+    """The peak resident memory of this process, in MB: since the last :func:`reset_peak` on
+    Linux (``VmHWM``), since the process started elsewhere (``ru_maxrss``)."""
+    hwm = _status_mb("VmHWM")
+    if hwm is not None:
+        return hwm
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (2**20 if sys.platform == "darwin" else 2**10)  # macOS reports bytes, Linux KB
+
+
+def reset_peak() -> bool:
+    """Start measuring the peak afresh from the current resident memory, so that :func:`peak_mb`
+    after a stage is that stage's peak (Linux: ``/proc/self/clear_refs``). ``False`` where the
+    system cannot, and :func:`peak_mb` stays the process's peak."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def current_mb() -> float:

@@ -111,7 +111,8 @@ def render_report(records: list[dict], quick: bool, machine: str = "") -> str:
     for r in records:
         status = "cached" if r["cached"] else "ran"
         seeds = f", {r['seeds']} seeds" if r.get("seeds") else ""
-        lines.append(f"- **{r['name']}** ({status}, {r['seconds']:.1f} s{seeds})")
+        peak = f", peak memory {r['peak_mb']:.0f} MB" if r.get("peak_mb") else ""
+        lines.append(f"- **{r['name']}** ({status}, {r['seconds']:.1f} s{seeds}{peak})")
         for fig in r["figures"]:
             if fig.endswith(".png"):
                 lines.append(f"  - ![{fig}]({fig})")

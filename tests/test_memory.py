@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from synthetic import memory
 
@@ -22,3 +23,16 @@ def test_release_drops_compiled_programs_and_keeps_arrays():
     assert double._cache_size() == 0
     np.testing.assert_array_equal(kept, [0.0, 2.0, 4.0])  # arrays are untouched
     np.testing.assert_array_equal(double(jnp.arange(3.0)), [0.0, 2.0, 4.0])  # and programs compile again
+
+
+def test_the_peak_can_be_reset_to_measure_one_stage():
+    big = np.ones(128 * 2**20 // 8)  # 128 MB, touched
+    del big
+    high = memory.peak_mb()
+    if not memory.reset_peak():
+        pytest.skip("the peak cannot be reset here (no /proc/self/clear_refs)")
+    after = memory.peak_mb()
+    assert after < high - 100  # the 128 MB freed no longer count
+    stage = np.ones(64 * 2**20 // 8)
+    assert memory.peak_mb() >= after + 60  # the stage's own 64 MB do
+    del stage

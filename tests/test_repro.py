@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import re
 import os
 import signal
 import stat
@@ -70,6 +71,9 @@ def test_report_and_claims_written(tmp_path, monkeypatch):
     report = (tmp_path / "report.md").read_text()
     assert "| `ok.sum` | eq. 0 |" in report and "**FAIL**" in report
     assert "**Paper claims reproduced: 1 of 2 (1 fail).**" in report
+    # each experiment's time and peak resident memory (a Python process with JAX: over 50 MB)
+    peaks = re.findall(r"- \*\*(ok|bad)\*\* \(ran, [\d.]+ s, peak memory (\d+) MB\)", report)
+    assert [name for name, _ in peaks] == ["ok", "bad"] and all(50 < int(mb) < 10**6 for _, mb in peaks)
 
 
 def test_report_counts_each_kind_apart_and_states_the_seeds(tmp_path, monkeypatch, capsys):
