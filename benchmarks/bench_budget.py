@@ -77,7 +77,7 @@ def main() -> None:
     args = parser.parse_args()
     from synthetic.registry import experiments
 
-    names = args.only or [e.name for e in experiments()]
+    names = args.only or list(experiments())
     print(f"float32 matmul peak (1024^3 jnp.dot): {_float32_peak():.1f} GFLOP/s")
     print(f"{'experiment':20s} {'cold s':>8s} {'logged s':>9s} {'peak MB':>8s} {'of 2 GB':>8s}"
           + (f" {'warm s':>8s}" if args.warm else ""))
