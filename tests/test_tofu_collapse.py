@@ -53,10 +53,12 @@ def test_greedy_sets_of_similar_length_decode_as_one_batch_with_the_same_tokens(
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
+def models(request):
     """The tiny study's corpus and models (10 authors, 1 layer of width 16), trained once into
-    the folder the study below reads them from."""
-    folder = tmp_path_factory.mktemp("tofu_collapse")
+    the folder the study below reads them from: the pytest cache, where they are kept by config
+    and code (as paper_repro.py keeps models), so a rerun of the suite with the same code loads
+    them."""
+    folder = request.config.cache.mkdir("tofu_collapse_models")
     with jax.numpy_dtype_promotion("standard"):
         corpus, params, _ = train_models(tiny_config()["models"], folder=folder)
     return corpus, params, folder

@@ -96,12 +96,14 @@ def test_the_model_cache_is_keyed_by_the_models_code_only():
 
 
 @pytest.fixture(scope="module")
-def quick():
-    """The quick config's full model and the 10% split's retrained model (about 8 s to train)."""
+def quick(request):
+    """The quick config's full model and the 10% split's retrained model (about 20 s to train),
+    kept in the pytest cache by config and code (as paper_repro.py keeps models): a rerun of the
+    suite with the same code loads them."""
     config = tofu_mini_config(quick=True)
     config["splits"], config["retrain_seeds"] = [10], [0]
     with jax.numpy_dtype_promotion("standard"):
-        corpus, params, _ = tofu_lm.train_models(config)
+        corpus, params, _ = tofu_lm.train_models(config, folder=request.config.cache.mkdir("tofu_lm_quick"))
     return corpus, params
 
 
