@@ -368,7 +368,7 @@ def test_the_eps_map_holds_the_study_runs_and_measures_the_optimizer(tiny):
     claims = {c.id: c for c in markov_claims(config, arrays)}
     assert claims["markov.b_forget1_cost"].interval["SimNPO / NPO retain KL to reach the forget-1 target"][
         "estimate"] == pytest.approx(r["b_cost"][0].estimate, nan_ok=True)
-    assert claims["markov.study_reproduced_at_beta"].values["beta"] == eps_map.chosen_beta(config, arrays)
+    assert claims["markov.study_reproduced_at_beta"].values["beta"] == eps_map.featured_beta(config, arrays)[0]
     table = eps_map.map_table(config, arrays)["SimNPO beta x eps map"]
     assert table.count("\n| 1e-0") == 4  # one row per SimNPO cell
 
