@@ -21,7 +21,7 @@ from synthetic.analysis import diverged_text, divergence_laws_claim, seed_interv
 from synthetic.worlds.markov import eps_map
 from synthetic.worlds.markov.measures import (STUDY, a_cost_ratio, a_forget1_gap, a_forget2_share,
                                               b_forget1_cost_ratio, b_forget2_share_gap, forget2_share, paired,
-                                              single, target_cost)
+                                              per_seed, single, target_cost)
 from theory.claims import Check, Claim
 
 __all__ = ["markov_claims"]
@@ -64,10 +64,6 @@ def _diverged(arrays, methods, case) -> str:
     texts = [t for m in methods if (t := diverged_text(np.asarray(arrays[case]["diverged_step"])[names.index(m)],
                                                        f"{case} {m}"))]
     return ("; " + "; ".join(texts)) if texts else ""
-
-
-def _per_seed(stat, *runs) -> np.ndarray:
-    return np.array([stat(*(r[s] for r in runs)) for s in range(runs[0].shape[0])])
 
 
 def _seeds_text(values, ok) -> str:
@@ -223,8 +219,8 @@ def _b_forget1_cost(arrays) -> Claim:
     npo, sim, t1, _ = _case_runs(arrays, "B")
     interval, per = paired(lambda n, s: b_forget1_cost_ratio(n, s, t1), npo, sim)
     check = Check("SimNPO / NPO retain KL to reach the forget-1 target", interval, STUDY["b_forget1_cost"], "below")
-    cn = _per_seed(lambda r, f: target_cost(r, [f], [t1]), *npo[:2])
-    cs = _per_seed(lambda r, f: target_cost(r, [f], [t1]), *sim[:2])
+    cn = per_seed(lambda r, f: target_cost(r, [f], [t1]), *npo[:2])
+    cs = per_seed(lambda r, f: target_cost(r, [f], [t1]), *sim[:2])
     return _study_claim(
         "markov.b_forget1_cost",
         f"Case B: the retain KL paid to bring forget-1 to the retrained model's forget-1 KL ({t1:.3g}) is smaller "

@@ -34,7 +34,7 @@ from synthetic.worlds.markov.measures import (STUDY, a_cost_ratio, a_forget1_gap
                                               steps_to)
 from theory.claims import Check, Claim, combine
 
-__all__ = ["SPEED_LEVEL", "FASTER", "cells", "reading", "chosen_beta", "featured_beta", "map_claims", "map_table",
+__all__ = ["SPEED_LEVEL", "FASTER", "cells", "setting_index", "reading", "chosen_beta", "featured_beta", "map_claims", "map_table",
            "adam_summary"]
 
 SPEED_LEVEL = 0.1
@@ -58,8 +58,17 @@ def cells(arrays) -> list[tuple[float, float]]:
     return [(b, e) for n, b, e in _settings(arrays) if n == "SimNPO"]
 
 
+def setting_index(arrays, name: str, beta: float, eps: float) -> int:
+    """The index of setting ``(name, beta, eps)`` in the map's arrays (``ValueError`` naming it if
+    the map has no such setting)."""
+    settings = _settings(arrays)
+    if (name, float(beta), float(eps)) not in settings:
+        raise ValueError(f"the map has no setting {name} at beta {beta:g}, eps {eps:g}")
+    return settings.index((name, float(beta), float(eps)))
+
+
 def _trio(arrays, case, name, beta, eps):
-    i = _settings(arrays).index((name, beta, eps))
+    i = setting_index(arrays, name, beta, eps)
     c = arrays["map"][case]
     return tuple(np.asarray(c[f"kl_true_{g}"][i], float) for g in ("retain", "forget1", "forget2"))
 

@@ -144,14 +144,6 @@ STUDY_COSTS = {"NPO": 0.126, "SimNPO": 0.084}
 """The study's figure (case B): retain KL when forget-1 reaches the retrained model's."""
 
 
-def _map_index(a: dict, name: str, beta: float, eps: float) -> int:
-    m = a["map"]
-    for i, (n, b, e) in enumerate(zip(m["methods"], m["betas"], m["eps"])):
-        if str(n) == name and float(b) == beta and float(e) == eps:
-            return i
-    raise ValueError(f"the map has no setting {name} at beta {beta:g}, eps {eps:g}")
-
-
 def _shown_beta(config: dict, a: dict) -> tuple[float, str]:
     """The SimNPO beta the figures single out (:func:`~.eps_map.featured_beta`: where the study's
     figure appears, else the candidate), else the map's slowest SimNPO at the study's eps."""
@@ -190,10 +182,10 @@ def eps_map(config: dict, a: dict) -> Figure:
         for col, eps in enumerate(eps_list):
             ax = axes[0, col]
             ax.set_yscale("log")
-            plot_band(ax, steps, c["kl_true_retain"][_map_index(a, "NPO", npo_beta, eps)], method_color("NPO"),
+            plot_band(ax, steps, c["kl_true_retain"][emap.setting_index(a, "NPO", npo_beta, eps)], method_color("NPO"),
                       f"NPO (beta {npo_beta:g})", linewidth=2.2)
             for b in betas:
-                plot_band(ax, steps, c["kl_true_retain"][_map_index(a, "SimNPO", b, eps)], colors[b],
+                plot_band(ax, steps, c["kl_true_retain"][emap.setting_index(a, "SimNPO", b, eps)], colors[b],
                           f"SimNPO beta {b:g}", linewidth=1.6, linestyle="--")
             ax.axhline(emap.SPEED_LEVEL, color="#444444", linestyle=":", linewidth=1.0)
             for name, x in STUDY_STEPS.items():
@@ -210,7 +202,7 @@ def eps_map(config: dict, a: dict) -> Figure:
             ax.set_xscale("log")
             for eps in eps_list:
                 for name, b in (("NPO", npo_beta), ("SimNPO", beta)):
-                    i = _map_index(a, name, b, eps)
+                    i = emap.setting_index(a, name, b, eps)
                     x, y = (np.nanmean(np.asarray(c[f"kl_true_{g}"][i], float), axis=0) for g in ("retain", f"forget{k}"))
                     color = method_color("NPO") if name == "NPO" else colors[beta]
                     ax.plot(x, y, color=color, linestyle=_eps_style(eps, eps0), linewidth=2.0 if eps == eps0 else 1.3,
@@ -260,7 +252,7 @@ def mechanism(config: dict, a: dict) -> Figure:
                 ax.set_yscale("log")
             for name, b, color in shown:
                 for eps in eps_list:
-                    runs = np.asarray(c[key][_map_index(a, name, b, eps)], float)[:, 1:]
+                    runs = np.asarray(c[key][emap.setting_index(a, name, b, eps)], float)[:, 1:]
                     plot_band(ax, steps[1:], runs, color,
                               f"{name}{'' if name == 'NPO' else f' beta {b:g}'}, eps {eps:g}",
                               linestyle=_eps_style(eps, eps0), linewidth=2.0 if eps == eps0 else 1.2)

@@ -24,7 +24,7 @@ import numpy as np
 
 from synthetic.analysis import seed_interval
 
-__all__ = ["STUDY", "paired", "single", "first_crossing", "value_at", "target_cost", "forget2_share", "steps_to", "later",
+__all__ = ["STUDY", "per_seed", "paired", "single", "first_crossing", "value_at", "target_cost", "forget2_share", "steps_to", "later",
            "b_forget1_cost_ratio", "b_forget2_share_gap", "a_cost_ratio", "a_forget2_share", "a_forget1_gap",
            "speed_ratio"]
 
@@ -163,6 +163,12 @@ def speed_ratio(steps, npo_retain, sim_retain, level: float) -> float:
     return np.inf if not np.isfinite(ss) else ss / max(sn, 1e-12)
 
 
+def per_seed(stat, *runs) -> np.ndarray:
+    """``stat`` of each seed's curves: ``runs`` are ``(S, E)`` arrays, ``stat`` takes one row of
+    each."""
+    return np.array([stat(*(r[s] for r in runs)) for s in range(runs[0].shape[0])])
+
+
 def paired(stat, npo, sim):
     """``(interval, per_seed)`` of ``stat(npo_trio, sim_trio)``: the 95% bootstrap interval over
     seeds of the statistic of the seed-mean trios (the seeds resampled together: NPO and SimNPO
@@ -172,12 +178,14 @@ def paired(stat, npo, sim):
     def flat(a, b, c, d, e, f):
         return stat((a, b, c), (d, e, f))
 
-    runs = (*npo, *sim)
-    return seed_interval(flat, *runs), np.array([flat(*(r[s] for r in runs)) for s in range(runs[0].shape[0])])
+    return seed_interval(flat, *npo, *sim), per_seed(flat, *npo, *sim)
 
 
 def single(stat, runs):
     """``(interval, per_seed)`` of ``stat(trio)`` for one method's trio of ``(S, E)`` runs (as
     :func:`paired`)."""
-    interval = seed_interval(lambda a, b, c: stat((a, b, c)), *runs)
-    return interval, np.array([stat(tuple(r[s] for r in runs)) for s in range(runs[0].shape[0])])
+
+    def flat(a, b, c):
+        return stat((a, b, c))
+
+    return seed_interval(flat, *runs), per_seed(flat, *runs)
