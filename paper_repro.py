@@ -38,7 +38,6 @@ import difflib
 import json
 import os
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -51,7 +50,7 @@ from synthetic.experiment import Experiment, is_cached, run_cached, seeds_of, wi
 from synthetic.memory import peak_mb, release, reset_peak
 from synthetic.registry import experiments
 from synthetic.report import headline, render_report, verdict_counts
-from synthetic.store import PENDING_WRITES, atomic_write_text
+from synthetic.store import PENDING_WRITES, atomic_write_text, write_problem
 from theory.claims import KINDS, Claim
 
 DEFAULT_SEEDS = 5
@@ -216,15 +215,8 @@ def output_problem(out: Path) -> Optional[str]:
     """Why results cannot be written under ``out`` (``None`` if they can): checked before any
     work, by creating the folder (and its ``cache``, ``figures``) and a file in each."""
     for folder in (out, out / "cache", out / "figures"):
-        if folder.exists() and not folder.is_dir():
-            return f"{folder} exists and is not a folder"
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.")
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as e:
-            return f"cannot write to {folder}: {e.strerror or e}"
+        if (problem := write_problem(folder)) is not None:
+            return problem
     return None
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _measure import matmul_gflops  # noqa: E402
+from synthetic.compile_cache import environment  # noqa: E402
+
 MEMORY_MB = 2000.0
 TOFU = ("tofu_mini_models", "tofu_mini", "tofu_mini_ablation")
 BUDGETS_S = {"markov": 240.0, "outside the TOFU world": 480.0, "the TOFU world": 1500.0}
@@ -39,20 +43,9 @@ BUDGETS_S = {"markov": 240.0, "outside the TOFU world": 480.0, "the TOFU world":
 
 def _float32_peak() -> float:
     """GFLOP/s of a 1024^3 float32 product, the median of 5 (as bench_roofline.py)."""
-    import statistics
-
-    import jax
     import jax.numpy as jnp
 
-    a = jnp.ones((1024, 1024), jnp.float32)
-    f = jax.jit(lambda x: x @ x)
-    f(a).block_until_ready()
-    times = []
-    for _ in range(5):
-        t = time.perf_counter()
-        f(a).block_until_ready()
-        times.append(time.perf_counter() - t)
-    return 2 * 1024**3 / statistics.median(times) / 1e9
+    return statistics.median(matmul_gflops(jnp.float32, 5, 1024))
 
 
 def run_one(name: str, out: Path, quick: bool, env: dict) -> dict:
@@ -88,9 +81,7 @@ def main() -> None:
             cold = run_one(name, Path(tmp) / name / "cold", args.quick, env)
             row = {"cold": cold}
             if args.warm:  # a fresh results folder, the cold run's compiled programs
-                env["JAX_COMPILATION_CACHE_DIR"] = str(Path(tmp) / name / "cold" / "cache" / "jax")
-                env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
-                env["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+                env.update(environment(Path(tmp) / name / "cold" / "cache" / "jax"))
                 row["warm"] = run_one(name, Path(tmp) / name / "warm", args.quick, env)
             rows[name] = row
             flag = "" if cold["ok"] else "  (exited with an error)"

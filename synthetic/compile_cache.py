@@ -18,20 +18,32 @@ folder to clear it. A cache location the user set already (``JAX_COMPILATION_CAC
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Union
 
-import jax
+from synthetic.store import write_problem
 
-__all__ = ["use_compilation_cache", "MIN_COMPILE_SECONDS"]
+__all__ = ["use_compilation_cache", "environment", "MIN_COMPILE_SECONDS"]
 
 MIN_COMPILE_SECONDS = 0.0
 """Programs that compiled faster than this are not saved. JAX's default is 1 s; the toolkit's
 programs mostly compile in well under a second, and together they are most of a short run's
 time: measured on two test files, a warm rerun took 36 s with programs over 0.1 s saved and
 33 s with every program saved (47 s and 42 s cold)."""
+
+
+def _settings(folder: Union[str, Path], min_compile_seconds: float) -> dict:
+    """JAX's configuration of a cache in ``folder``: its location, and every program saved
+    that compiled in at least ``min_compile_seconds``, whatever its size."""
+    return {"jax_compilation_cache_dir": str(folder),
+            "jax_persistent_cache_min_compile_time_secs": float(min_compile_seconds),
+            "jax_persistent_cache_min_entry_size_bytes": 0}
+
+
+def environment(folder: Union[str, Path], min_compile_seconds: float = MIN_COMPILE_SECONDS) -> dict[str, str]:
+    """The same cache as environment variables, for processes that JAX has not started in yet (a
+    test suite's workers, a benchmark's subprocesses): JAX reads them when it is imported."""
+    return {name.upper(): str(value) for name, value in _settings(folder, min_compile_seconds).items()}
 
 
 def use_compilation_cache(folder: Union[str, Path], min_compile_seconds: float = MIN_COMPILE_SECONDS) -> bool:
@@ -41,17 +53,10 @@ def use_compilation_cache(folder: Union[str, Path], min_compile_seconds: float =
     cache location already, or ``folder`` cannot be created or written (compiling then works
     as without a cache; the caller may say so).
     """
-    if jax.config.jax_compilation_cache_dir:
+    import jax  # here, not at import: environment() is for processes that import JAX later
+
+    if jax.config.jax_compilation_cache_dir or write_problem(Path(folder)) is not None:
         return False
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError:
-        return False
-    jax.config.update("jax_compilation_cache_dir", str(folder))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", float(min_compile_seconds))
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    for name, value in _settings(folder, min_compile_seconds).items():
+        jax.config.update(name, value)
     return True

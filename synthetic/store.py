@@ -46,6 +46,7 @@ __all__ = [
     "unflatten_results",
     "atomic_write_bytes",
     "atomic_write_text",
+    "write_problem",
     "code_fingerprint",
     "code_sources",
     "is_project_module",
@@ -98,6 +99,21 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def write_problem(folder: Path) -> Optional[str]:
+    """Why files cannot be written in ``folder`` (``None`` if they can): checked by creating the
+    folder if missing and a file in it, which is removed."""
+    if folder.exists() and not folder.is_dir():
+        return f"{folder} exists and is not a folder"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        return f"cannot write to {folder}: {e.strerror or e}"
+    return None
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

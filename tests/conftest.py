@@ -40,12 +40,13 @@ if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
 
 os.environ.setdefault("NPO_DEVICES", "1")
 
-if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):  # before JAX is imported: it reads them then
     from pathlib import Path
 
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "jax")
-    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")  # every program
-    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+    from synthetic.compile_cache import environment
+
+    for _name, _value in environment(Path(__file__).resolve().parents[1] / ".pytest_cache" / "jax").items():
+        os.environ.setdefault(_name, _value)
 
 import pytest  # noqa: E402
 
