@@ -13,7 +13,6 @@ from typing import Optional
 
 import matplotlib
 import numpy as np
-from scipy import stats
 
 from synthetic.analysis import finite_seed_mean
 from theory.methods import METHODS
@@ -160,7 +159,8 @@ def seed_band(runs_SxE, kind: str = "se") -> tuple[np.ndarray, np.ndarray, np.nd
         return mean, lower, upper
     se = np.zeros(runs.shape[1])
     several = n > 1  # one finite seed gives no spread (a zero-width band), none gives NaN
-    se[several] = stats.sem(runs[:, several], axis=0, nan_policy="omit")
+    # the standard error of the mean over the finite seeds (scipy.stats.sem, nan_policy="omit")
+    se[several] = np.nanstd(runs[:, several], axis=0, ddof=1) / np.sqrt(n[several])
     return mean, mean - se, mean + se
 
 

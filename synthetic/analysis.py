@@ -6,7 +6,6 @@ No JAX and no training here, so that ``figures/`` and the claim checks can share
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 from theory.claims import Claim, Interval
 
@@ -256,6 +255,8 @@ def log_slope(steps, values, *, start: float, stop: float) -> float:
     sel = (steps >= start) & (steps <= stop) & (steps > 0)
     if sel.sum() < 2:
         raise ValueError(f"need two records in [{start:g}, {stop:g}], got {int(sel.sum())}")
+    from scipy import stats  # here, not at import: scipy.stats takes a second to load
+
     return float(stats.linregress(np.log(steps[sel]), np.asarray(values, np.float64)[sel]).slope)
 
 
@@ -277,6 +278,8 @@ def fit_laws(t, y, t_min: float) -> dict:
       ``log y = log c + p log t`` (on ``y > 0``), so ``p`` is the growth exponent (1 = linear,
       near 0 = logarithmic, > 1 = faster than linear). NaN fits when fewer than 3 finite points.
     """
+    from scipy import stats
+
     t, y = np.asarray(t, float), np.asarray(y, float)
     keep = (t >= t_min) & (t > 0) & np.isfinite(y)
     out = {"n": int(keep.sum())}

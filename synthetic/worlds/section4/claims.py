@@ -85,10 +85,13 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
-def _min(x) -> float:
-    """The smallest finite entry, NaN if none (a seed mean undefined everywhere)."""
+def _min(x):
+    """The smallest finite entry along the last axis, NaN if none (a seed mean undefined
+    everywhere): a float for a vector, an array for leading axes (bootstrap resamples)."""
     x = np.asarray(x, float)
-    return float(np.min(x[np.isfinite(x)])) if np.isfinite(x).any() else np.nan
+    low = np.min(np.where(np.isfinite(x), x, np.inf), axis=-1)
+    low = np.where(np.isinf(low), np.nan, low)
+    return float(low) if low.ndim == 0 else low
 
 
 def _diverged(a: dict, methods=None) -> tuple[str, dict]:
@@ -209,7 +212,8 @@ def _claim_a(a1: dict) -> Claim:
     fd = _runs(a1, "forget_distance")
     early = steps <= FORGET_WITHIN
     checks = [
-        Check(f"{m} min forget distance", seed_interval(lambda f: _min(f[early]), fd[m]), FORGET_THRESHOLD, "below")
+        Check(f"{m} min forget distance", seed_interval(lambda f: _min(f[..., early]), fd[m], batched=True),
+              FORGET_THRESHOLD, "below")
         for m in fd if m != "IDK+RT"
     ]
     per_seed = {m: np.array([_min(f[early]) for f in fd[m]]) for m in fd}
@@ -242,7 +246,7 @@ def _claims_b(a1: dict) -> list[Claim]:
     basis = (f"The threshold {g:.3g} is fixed a priori from the two laws: the geometric midpoint between what "
              f"growth linear in t gives over steps {t_half:g} -> {t_end:g} (x{t_end / t_half:.3g}) and what growth "
              f"linear in ln t gives (x{np.log(t_end) / np.log(t_half):.3g}).")
-    growth = {m: seed_interval(lambda r: r[-1] / r[half], rd[m]) for m in rd}
+    growth = {m: seed_interval(lambda r: r[:, -1] / r[:, half], rd[m], batched=True) for m in rd}
     ga, npo = ("GA", "GA+RT"), ("NPO+RT", "DPO+RT")
     ga_checks = [Check(f"{m} growth", growth[m], g, "above") for m in ga]
     npo_checks = [Check(f"{m} growth", growth[m], g, "below") for m in npo]
@@ -294,11 +298,11 @@ def _claim_d_same_law(a0: dict) -> Claim:
     div0, counts0 = _diverged(a0)
     fd0, rd0 = _runs(a0, "forget_distance"), _runs(a0, "retain_distance")
 
-    def rel_diff(f, r):
-        return float(np.nanmean((f - r) / ((f + r) / 2)))
+    def rel_diff(f, r):  # batched: (resamples, steps)
+        return np.nanmean((f - r) / ((f + r) / 2), axis=-1)
 
     checks = [
-        Check(f"{m} relative difference", seed_interval(rel_diff, fd0[m], rd0[m]),
+        Check(f"{m} relative difference", seed_interval(rel_diff, fd0[m], rd0[m], batched=True),
               (-SAME_LAW_MARGIN, SAME_LAW_MARGIN), "inside")
         for m in fd0
     ]
@@ -324,12 +328,12 @@ def _claim_d(a0: dict) -> Claim:
     fd0 = _runs(a0, "forget_distance")
     i_npo = [str(m) for m in a0["setting_method"]].index("NPO+RT")
 
-    def margin(f):
-        mins = np.array([_min(row) for row in f])
-        return float(np.min(np.delete(mins, i_npo)) - mins[i_npo])
+    def margin(f):  # batched: (resamples, settings, steps)
+        mins = _min(f)
+        return np.min(np.delete(mins, i_npo, axis=-1), axis=-1) - mins[:, i_npo]
 
-    check = Check("smallest other forget distance minus NPO+RT's", seed_interval(margin, a0["forget_distance"]), 0.0,
-                  "above")
+    check = Check("smallest other forget distance minus NPO+RT's",
+                  seed_interval(margin, a0["forget_distance"], batched=True), 0.0, "above")
     mins0 = {m: _min(seed_mean(c)) for m, c in fd0.items()}
     return Claim.decided(
         id="fig4.d_alpha0",
