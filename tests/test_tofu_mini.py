@@ -15,9 +15,9 @@ from synthetic.worlds.tofu_mini import models as trun
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    config = tconfig.tofu_mini_config(quick=True)
-    config["pretrain"].update(epochs=8)
-    config["train"].update(epochs=8)
+    # the quick config (20 epochs) on a quarter of its rows: 10 authors of 2 relations
+    config = tconfig.with_corpus(tconfig.tofu_mini_config(quick=True), n_authors=10, relations=2, n_real_authors=4,
+                                 n_countries=2)
     config["splits"] = [10, 90]  # the 10% split the claims read and one more (the nesting is tested on the corpus)
     folder = tmp_path_factory.mktemp("tofu")
     messages = []
@@ -32,7 +32,7 @@ def test_models_and_results(tiny):
     assert len(list((folder / "models").glob("tofu_*.npz"))) == 3 + len(config["splits"])
     full = results["full"]
     n_q = {p: len(full["forget"][str(p)]["truth_ratio"]) for p in config["splits"]}
-    assert n_q == {10: 2 * 4, 90: 18 * 4}  # 10% and 90% of 20 authors, 4 relations each
+    assert n_q == {10: 1 * 2, 90: 9 * 2}  # 10% and 90% of 10 authors, 2 relations each
     assert full["forget"]["10"]["p_perturbed"].shape == (n_q[10], 3)
     # the sets measured: every split's forget set for the full model and that split's retrained
     # model; the utility sets for the full model and the 10% split's two retrained models
