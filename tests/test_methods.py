@@ -380,3 +380,28 @@ def test_zero_weight_component_ignores_infinite_values():
     losses = jax.vmap(method_loss, in_axes=(0, None))(stack_methods([get_method("NPO"), get_method("GA")]), inputs)
     np.testing.assert_allclose(losses[0], np.mean([0.0, 2 * np.log1p(np.exp(-1.0))]), rtol=1e-12)
     assert np.isneginf(losses[1])
+
+
+def test_a_notebook_cell_run_twice_registers_again_with_replace():
+    import jax.numpy as jnp
+    from theory import Method, get_method, register_component, register_method
+    from theory.components import COMPONENTS
+    from theory.methods import METHODS
+
+    try:
+        for weight in (1.0, 2.0):  # the same cell, run twice, the second time edited
+            register_component("twice_ga", lambda x, h: jnp.mean(x["forget_logp"]), needs=("forget_logp",), replace=True)
+            register_method("twice-GA", Method.of(twice_ga=weight), replace=True)
+        assert get_method("twice-GA").weights == {"twice_ga": 2.0}
+        with pytest.raises(ValueError, match="already registered .*replace=True"):
+            register_method("twice-GA", Method.of(twice_ga=1.0))
+        # the toolkit's own names are never replaced
+        with pytest.raises(ValueError, match="'GA' is one of the toolkit's own"):
+            register_method("GA", Method.of(twice_ga=1.0), replace=True)
+        with pytest.raises(ValueError, match="'npo' is one of the toolkit's own"):
+            register_component("npo", lambda x, h: 0.0, needs=("forget_logp",), replace=True)
+        with pytest.raises(ValueError, match="replace must be True or False"):
+            register_method("other", Method.of(twice_ga=1.0), replace=1)
+    finally:
+        METHODS.pop("twice-GA", None)
+        COMPONENTS.pop("twice_ga", None)

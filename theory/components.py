@@ -129,12 +129,23 @@ def closest(name, allowed) -> str:
     return f"; did you mean {by_upper[close[0]]!r}?" if close else ""
 
 
-def _check_new_name(name, kind: str, taken: Mapping) -> str:
+def _check_new_name(name, kind: str, taken: Mapping, replace: bool = False, builtin: frozenset = frozenset()) -> str:
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"{kind} name must be a Python identifier, got {name!r}")
-    if name in taken:
-        raise ValueError(f"{kind} {name!r} is already registered")
+    check_replace(name, kind, taken, replace, builtin)
     return name
+
+
+def check_replace(name: str, kind: str, taken: Mapping, replace, builtin: frozenset) -> None:
+    """Refuse a name already in ``taken`` unless ``replace`` is true and the name is not one of
+    the toolkit's own (``builtin``)."""
+    if not isinstance(replace, bool):
+        raise ValueError(f"replace must be True or False, got {replace!r}")
+    if name in taken and not replace:
+        raise ValueError(f"{kind} {name!r} is already registered (pass replace=True to register it again, "
+                         "e.g. when a notebook cell runs a second time)")
+    if replace and name in builtin:
+        raise ValueError(f"{kind} {name!r} is one of the toolkit's own and cannot be replaced; choose another name")
 
 
 def register_input(name: str, source: str, description: str) -> Input:
@@ -166,6 +177,9 @@ def register_hyperparameter(name: str, default: float, *, positive: bool, descri
     return hp
 
 
+BUILTIN_COMPONENTS: frozenset = frozenset()  # set at the end of this module, once the built-ins are registered
+
+
 def register_component(
     name: str,
     loss: Optional[Callable] = None,
@@ -173,6 +187,7 @@ def register_component(
     needs: tuple[str, ...],
     hyper: tuple[str, ...] = (),
     description: str = "",
+    replace: bool = False,
 ):
     """Register a loss component; usable as a decorator when ``loss`` is omitted.
 
@@ -182,10 +197,12 @@ def register_component(
       needs: the input names it reads; each must be registered (:func:`register_input`).
       hyper: the hyperparameter names it reads; each must be registered.
       description: the formula and its reference.
+      replace: register a name registered before, e.g. by the same notebook cell run again (the
+        toolkit's own components are never replaced).
     Returns:
       The :class:`Component` (or, as a decorator, the decorated function unchanged).
     """
-    _check_new_name(name, "component", COMPONENTS)
+    _check_new_name(name, "component", COMPONENTS, replace, BUILTIN_COMPONENTS)
     if name in HYPERPARAMETERS:
         raise ValueError(f"component {name!r} would shadow the hyperparameter of that name")
     needs, hyper = tuple(needs), tuple(hyper)
@@ -334,3 +351,7 @@ def _kl_rt_positions(x, h):
     """K_RT as the NPO paper's code computes it: KL(pi_ref || pi_theta) averaged over every position
     of the retain batch (the question's positions included)."""
     return jnp.sum(x["retain_kl_positions"]) / jnp.sum(x["retain_positions"])
+
+
+BUILTIN_COMPONENTS = frozenset(COMPONENTS)
+"""The toolkit's own components: ``register_component(..., replace=True)`` never replaces them."""

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory.components import COMPONENTS, HYPERPARAMETERS, INPUTS, closest, get_component
+from theory.components import COMPONENTS, HYPERPARAMETERS, INPUTS, check_replace, closest, get_component
 from theory.validate import check_finite
 
 __all__ = [
@@ -158,12 +158,17 @@ METHODS: dict[str, Method] = {}
 """The named methods: the paper's (section 2; combined terms have weight 1) and any registered."""
 
 
-def register_method(name: str, method: Method) -> Method:
-    """Register ``method`` under ``name`` (a new name), so :func:`get_method` finds it."""
+BUILTIN_METHODS: frozenset = frozenset()  # set below, once the paper's methods are registered
+
+
+def register_method(name: str, method: Method, *, replace: bool = False) -> Method:
+    """Register ``method`` under ``name`` (a new name), so :func:`get_method` finds it.
+
+    ``replace=True`` registers a name registered before, e.g. by the same notebook cell run
+    again; the toolkit's own methods are never replaced."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string, got {name!r}")
-    if name in METHODS:
-        raise ValueError(f"method {name!r} is already registered")
+    check_replace(name, "method", METHODS, replace, BUILTIN_METHODS)
     if not isinstance(method, Method):
         raise ValueError(f"method must be a Method (see Method.of), got {type(method).__name__}")
     METHODS[name] = method.validate()
@@ -187,6 +192,9 @@ for _name, _terms in (
     ("SimNPO+RT", {"simnpo": 1, "rt": 1}),
 ):
     register_method(_name, Method.of(**_terms))
+
+BUILTIN_METHODS = frozenset(METHODS)
+"""The toolkit's own methods: ``register_method(..., replace=True)`` never replaces them."""
 
 
 def method_names() -> list[str]:
