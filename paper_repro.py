@@ -83,7 +83,7 @@ class TimeLeft:
     def __init__(self, configs: dict[str, tuple[Experiment, dict]], quick: bool, out: Path):
         # quick runs are short, and their times are not the reference's
         self.todo = {} if quick else {
-            name: e.reference_seconds * _seed_scale(c) for name, (e, c) in configs.items()
+            name: e.reference_seconds * _seed_scale(c, e.config(False)) for name, (e, c) in configs.items()
             if e.reference_seconds and not is_cached(e, c, out / "cache")
         }  # fmt: skip
         self.measured = self.reference = 0.0
@@ -107,10 +107,11 @@ class TimeLeft:
         return f"about {_duration(left)} left ({', '.join(self.todo)}; {basis})"
 
 
-def _seed_scale(config: dict) -> float:
-    """How much longer than the reference (5 seeds) a config's runs take, roughly."""
-    seeds = seeds_of(config)
-    return max(seeds) / DEFAULT_SEEDS if seeds else 1.0
+def _seed_scale(config: dict, reference: dict) -> float:
+    """How much longer than the reference (the experiment's own full config, whose time
+    ``reference_seconds`` is) a config's runs take, roughly: the ratio of their seeds."""
+    seeds, base = seeds_of(config), seeds_of(reference)
+    return max(seeds) / max(base) if seeds and base else 1.0
 
 
 def experiment_config(exp: Experiment, quick: bool, seeds: Optional[int] = None) -> dict:

@@ -14,6 +14,6 @@ EXPERIMENTS = (
         claims=".claims:tutorial_claims",
         figures=".figures:all_figures",
         tables=".claims:answers_table",
-        reference_seconds=20,
+        reference_seconds=34,
     ),
 )
