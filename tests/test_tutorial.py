@@ -18,9 +18,11 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from figures.files import save_figure
+from synthetic.analysis import decade_growth_ratio
 from synthetic.registry import experiments
 from synthetic.worlds.tutorial import claims, config, run
 from synthetic.worlds.tutorial import figures as tutorial_figures
+from theory import theorem2
 from tutorial_page import LM_SECTION, PAGE, page_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,11 +87,33 @@ def test_theorem2_table(page):
     assert list(hits[0]) == [4, 8, 13, 22, 40, 74]         # GA: doubling D about doubles the time
     assert hits[3, -2] > 30000 and hits[3, -1] == -1       # NPO beta=2: 38492 steps to D=16, D=32 never
     assert np.all(np.diff(hits[0]) > 0)
+    # the page's formulas, written out by hand, are the toolkit's closed forms (D / sqrt(n_f) per
+    # coordinate, eta0 = eta / n_f, C as defined there) and predict the measured table
+    fs, D, (ga, *_, npo2) = page["fs"], page["D"], page["thm2_runs"]
+    for T, m in ((page["T_ga"], ga), (page["T_npo"], npo2)):
+        np.testing.assert_allclose(T, theorem2.predicted_time_to_distance(fs.x, fs.y, fs.theta_init, D, eta=1.0,
+                                                                         method=m), rtol=1e-12)
+    assert page["T_npo"][-2] == pytest.approx(hits[3, -2], rel=0.1)   # D = 16: 38158 predicted, 38492 measured
+    assert 1e9 < page["T_npo"][-1] < 1e10                           # D = 32: "about three billion"
+    assert page["T_ga"][-1] == pytest.approx(hits[0, -1], rel=0.1)
+
+
+def test_the_update_rule_by_hand_is_the_engine(page):
+    for k, name in enumerate(("GA", "NPO")):
+        np.testing.assert_allclose(page["by_hand"][name], page["runs"]["theta"][0, k, -1], rtol=1e-12)
+    # growth per decade of steps: ten times the previous decade's for GA, about the same for NPO
+    ratios = [decade_growth_ratio(page["steps"], page["distance"][k], end=1000) for k in range(2)]
+    assert ratios[0] == pytest.approx(10.0, rel=1e-3) and 0.8 < ratios[1] < 1.1
 
 
 def test_figure4_in_one_call(page):
     verdicts = {c.id: c.verdict for c in page["fig4"].function("claims")(page["config"], page["results"])}
     assert len(verdicts) == 6 and set(verdicts.values()) == {"pass"}
+    # section 5's reading of panel (c): NPO+RT ends below its starting retain distance, near 3e-3
+    a1 = page["alpha1"]
+    k = list(a1["setting_method"]).index("NPO+RT")
+    assert a1["retain_distance"][0, k, -1] < a1["retain_distance"][0, k, 0]
+    assert 1e-3 < a1["forget_distance"][0, k, -1] < 1e-2
     assert isinstance(page["fig"], Figure)
 
 
@@ -127,7 +151,7 @@ def test_a_wrong_prediction_fails_the_claims(experiment):
 def test_every_figure_and_the_animation_are_drawn_and_saved(experiment, tmp_path):
     drawn = tutorial_figures.all_figures(config.tutorial_config(), experiment)
     assert set(drawn) == {"tutorial_losses", "tutorial_weight", "tutorial_race", "tutorial_race_strip",
-                          "tutorial_thm2", "tutorial_fig4", "tutorial_lm"}
+                          "tutorial_log_time", "tutorial_thm2", "tutorial_fig4", "tutorial_lm"}
     anim = drawn.pop("tutorial_race")
     assert isinstance(anim, animation.FuncAnimation) and len(list(anim.new_frame_seq())) == 51
     # not rendered here (the page's block above wrote the race's GIF): let it go without
@@ -150,14 +174,14 @@ def test_every_figure_and_the_animation_are_drawn_and_saved(experiment, tmp_path
 
 def test_the_experiment_is_registered_small_and_documented():
     exp = experiments()["tutorial"]
-    assert list(experiments())[-1] == "tutorial" and exp.reference_seconds <= 30
+    assert list(experiments())[-1] == "tutorial" and exp.reference_seconds <= 40
     assert exp.function("run") is run.run_tutorial and exp.function("claims") is claims.tutorial_claims
     assert exp.config(True) == exp.config(False)
     # every figure the page shows is one the experiment writes, and is committed beside the page
     shown = set(re.findall(r"\]\((tutorial_[a-z0-9_]+\.(?:png|gif))\)", PAGE.read_text()))
     assert shown == {f"{name}.{'gif' if name == 'tutorial_race' else 'png'}" for name in (
-        "tutorial_losses", "tutorial_weight", "tutorial_race", "tutorial_race_strip", "tutorial_thm2",
-        "tutorial_fig4", "tutorial_lm")}
+        "tutorial_losses", "tutorial_weight", "tutorial_race", "tutorial_race_strip", "tutorial_log_time",
+        "tutorial_thm2", "tutorial_fig4", "tutorial_lm")}
     assert all((PAGE.parent / name).is_file() for name in shown)
     assert "(docs/tutorial.md)" in (ROOT / "README.md").read_text()
 

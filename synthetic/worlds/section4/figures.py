@@ -76,6 +76,11 @@ def _n_seeds(a: dict) -> str:
     return f"{n} seed" + ("s" if n != 1 else "")
 
 
+def _over_seeds(a: dict) -> str:
+    """``"mean ± s.e. over 5 seeds"``, or ``"1 seed"`` (one run has no spread to show)."""
+    return "1 seed" if _n_seeds(a) == "1 seed" else f"mean ± s.e. over {_n_seeds(a)}"
+
+
 def _log_axes(ax, x=False) -> None:
     ax.set_yscale("log")
     if x:
@@ -156,7 +161,7 @@ def fig4(arrays: dict, *, threshold: float = FORGET_THRESHOLD) -> Figure:
         _shared_legend(fig, ax_f, extra=[(Line2D([], [], color="black", ls=":", lw=1.1), f"threshold {threshold:g}"),
                                          (star, star.get_label())])
         fig.suptitle(
-            f"Figure 4 (Zhang et al. 2024): unlearning the random-features model (mean ± s.e. over {_n_seeds(a1)}; "
+            f"Figure 4 (Zhang et al. 2024): unlearning the random-features model ({_over_seeds(a1)}; "
             f"thin line in (c): trajectory, bold: its Pareto frontier)\n"
             f"table 1, α = 1: {_settings_text(a1)}   |   α = 0: {_settings_text(a0)}",
             fontsize=9,
@@ -237,7 +242,7 @@ def fig9(arrays: dict, *, mark_step: int = FORGET_WITHIN, good_slack: float = 2.
         ax_t.legend(handles, labels, loc="lower left", fontsize=7.5)
         _shared_legend(fig, ax_1)
         fig.suptitle(
-            f"Figure 9 (Zhang et al. 2024): forget KL of the figure-4 runs (mean ± s.e. over {_n_seeds(a1)}); "
+            f"Figure 9 (Zhang et al. 2024): forget KL of the figure-4 runs ({_over_seeds(a1)}); "
             "(c) each seed-mean trajectory, from the reference (KL = 0)\n"
             f"table 1, α = 1: {_settings_text(a1)}   |   α = 0: {_settings_text(a0)}",
             fontsize=9,
@@ -280,7 +285,7 @@ def fig3(arrays: dict) -> Figure:
         ax_r.legend(loc="lower right", ncol=1)
         fig.suptitle(
             f"Figure 3 (Zhang et al. 2024, Proposition 1): NPO → GA as β → 0; learning rate {', '.join(f'{x:g}' for x in lrs)}, "
-            f"α = 1, mean ± s.e. over {_n_seeds(a)}",
+            f"α = 1, {_over_seeds(a)}",
             fontsize=9,
         )
     return fig

@@ -10,6 +10,7 @@ experiment's arrays.
 * :func:`weight` -- NPO's weight ``W`` against ``log(pi / pi_ref)`` for several betas.
 * :func:`race_animation` / :func:`race_strip` -- the 2-D race of GA and NPO: the model's
   probability over the plane, the decision boundary and ``||theta - theta_ref||``.
+* :func:`log_time` -- the race's distance against ``log t``: NPO's is a straight line.
 * :func:`crossing_times` -- Theorem 2: steps to reach a distance, simulated and closed form.
 * :func:`lm_collapse` -- a small transformer's utility and forget probability over steps.
 """
@@ -24,7 +25,7 @@ from matplotlib.figure import Figure
 from synthetic.worlds.section4 import figures as section4
 from figures.style import beta_colors, method_color, style_context
 
-__all__ = ["losses", "weight", "race_animation", "race_strip", "crossing_times", "lm_collapse", "all_figures",
+__all__ = ["losses", "weight", "race_animation", "race_strip", "log_time", "crossing_times", "lm_collapse", "all_figures",
            "ANIMATION_FPS"]
 
 ANIMATION_FPS = 10
@@ -194,8 +195,32 @@ def race_animation(race: dict, every: int = 2, dpi: int = 90) -> animation.FuncA
         return animation.FuncAnimation(fig, draw, frames=frames, blit=False, interval=1000 / ANIMATION_FPS)
 
 
+def log_time(race: dict) -> Figure:
+    """``||theta - theta_ref||`` of each method against the step on a logarithmic axis, one panel
+    per method: growth linear in ``t`` curves upward there, growth linear in ``log t`` (NPO's)
+    is a straight line."""
+    names = [str(m) for m in race["labels"]]
+    steps, dist = np.asarray(race["steps"]), np.asarray(race["distance"])
+    later = steps > 0
+    with style_context():
+        fig = Figure(figsize=(4.2 * len(names), 3.4))
+        axes = np.atleast_1d(fig.subplots(1, len(names)))
+        for c, (ax, name) in enumerate(zip(axes, names)):
+            ax.plot(steps[later], dist[c, later], color=method_color(name.split(" ")[0]), lw=1.8)
+            ax.set_xscale("log")
+            ax.set_xlabel("step t (log scale)")
+            ax.set_ylabel(r"$\|\theta_t - \theta_{ref}\|$")
+            shape = "straight: growth ∝ log t" if name.startswith("NPO") else "curves up: growth ∝ t"
+            ax.set_title(f"{name.replace('beta', 'β')}: {shape}")
+        fig.tight_layout()
+    return fig
+
+
 def crossing_times(thm2: dict) -> Figure:
-    """Steps to first reach ``||b|| = D``: simulated (dots) and Theorem 2's closed form (lines)."""
+    """Steps to first reach ``||b|| = D``: simulated (dots) and the closed-form asymptotics of
+    :func:`theory.theorem2.predicted_time_to_distance` (dashed), against ``D`` on a log axis
+    (left) and a linear one (right: NPO's times, exponential in ``D``, are straight lines of
+    slope ``beta / sqrt(n_f)`` in ``ln T``)."""
     labels = [str(x) for x in thm2["labels"]]
     npo = [i for i, s in enumerate(labels) if s != "GA"]
     betas = [float(labels[i].split("=")[1]) for i in npo]
@@ -203,23 +228,27 @@ def crossing_times(thm2: dict) -> Figure:
     colors.update({i: method_color("GA") for i, s in enumerate(labels) if s == "GA"})
     D = thm2["distances"]
     with style_context():
-        fig = Figure(figsize=(5.2, 3.6))
-        ax = fig.subplots()
-        for j, label in enumerate(labels):
-            pred = thm2["predicted"][j]
-            ax.plot(D, pred, color=colors[j], lw=1.4, ls="--")
-            hit = thm2["measured"][j] > 0
-            ax.plot(D[hit], thm2["measured"][j][hit], "o", color=colors[j], ms=5, label=label.replace("beta", "β"))
-        ax.axhline(float(thm2["steps"]), color="0.5", lw=0.8, ls=":")
-        ax.annotate("end of the run", (D[0], float(thm2["steps"])), xytext=(2, 3), textcoords="offset points",
-                    fontsize=7.5, color="0.4")
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_ylim(0.3, 30 * float(thm2["steps"]))
-        ax.set_xlabel(r"distance $D$ = $\|X(\theta-\theta_{init})\|$")
-        ax.set_ylabel("first step with distance ≥ D")
-        ax.set_title("Time to reach D: linear for GA, exponential for NPO\n(dots: simulated; dashed: Theorem 2)")
-        ax.legend(loc="center left")
+        fig = Figure(figsize=(10.4, 3.8))
+        axes = fig.subplots(1, 2)
+        for ax, xscale in zip(axes, ("log", "linear")):
+            for j, label in enumerate(labels):
+                ax.plot(D, thm2["predicted"][j], color=colors[j], lw=1.4, ls="--")
+                hit = thm2["measured"][j] > 0
+                ax.plot(D[hit], thm2["measured"][j][hit], "o", color=colors[j], ms=5,
+                        label=label.replace("beta", "β"))
+            ax.axhline(float(thm2["steps"]), color="0.5", lw=0.8, ls=":")
+            ax.annotate("end of the run", (D[0], float(thm2["steps"])), xytext=(2, 3), textcoords="offset points",
+                        fontsize=7.5, color="0.4")
+            if xscale == "log":
+                ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_ylim(0.3, 30 * float(thm2["steps"]))
+            ax.set_xlabel(r"distance $D$ = $\|X(\theta-\theta_{init})\|$" + (" (linear axis)" if xscale == "linear" else ""))
+            ax.set_ylabel("first step with distance ≥ D")
+        axes[0].set_title("Time to reach D: GA doubles when D doubles")
+        axes[1].set_title("Against linear D: NPO's lines are straight,\nits time is exponential in D")
+        axes[0].legend(loc="center left")
+        fig.suptitle("dots: simulated; dashed: the closed-form asymptotics", fontsize=9)
         fig.tight_layout()
     return fig
 
@@ -260,6 +289,7 @@ def all_figures(config: dict, arrays: dict) -> dict:
         "tutorial_weight": weight(curves),
         "tutorial_race": race_animation(race),
         "tutorial_race_strip": race_strip(race),
+        "tutorial_log_time": log_time(race),
         "tutorial_thm2": crossing_times(arrays["thm2"]),
         "tutorial_fig4": section4.fig4(arrays["fig4"]),
         "tutorial_lm": lm_collapse(arrays["lm"]),
