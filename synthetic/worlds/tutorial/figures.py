@@ -8,8 +8,9 @@ experiment's arrays.
 
 * :func:`losses` -- ``L_GA`` and ``L_NPO`` against ``log pi``: GA has no floor, NPO does.
 * :func:`weight` -- NPO's weight ``W`` against ``log(pi / pi_ref)`` for several betas.
-* :func:`race_animation` / :func:`race_strip` -- the 2-D race of GA and NPO: the model's
-  probability over the plane, the decision boundary and ``||theta - theta_ref||``.
+* :func:`race_animation` / :func:`race_strip` -- the 2-D race of GA and NPO (or any runs):
+  the model's probability over the plane, the decision boundary beside the reference's,
+  ``||theta - theta_ref||`` and the retain NLL, at log-spaced steps.
 * :func:`log_time` -- the race's distance against ``log t``: NPO's is a straight line.
 * :func:`crossing_times` -- Theorem 2: steps to reach a distance, simulated and closed form.
 * :func:`lm_collapse` -- a small transformer's utility and forget probability over steps.
@@ -24,12 +25,23 @@ from matplotlib.figure import Figure
 
 from synthetic.worlds.section4 import figures as section4
 from figures.style import beta_colors, method_color, style_context
+from theory.validate import check_int
 
-__all__ = ["losses", "weight", "race_animation", "race_strip", "log_time", "crossing_times", "lm_collapse", "all_figures",
-           "ANIMATION_FPS"]
+__all__ = ["losses", "weight", "race_animation", "race_strip", "log_spaced_records", "log_time", "crossing_times",
+           "lm_collapse", "all_figures", "ANIMATION_FPS", "RACE_STEPS_SHOWN", "RACE_HOLD_SECONDS", "RACE_FRAMES"]
 
 ANIMATION_FPS = 10
 """Frames per second of the race's GIF."""
+
+RACE_STEPS_SHOWN = 40
+"""Distinct recorded steps the race's animation shows, log-spaced (:func:`log_spaced_records`)."""
+
+RACE_HOLD_SECONDS = 2
+"""How long the race's animation holds its last frame before it loops."""
+
+RACE_FRAMES = RACE_STEPS_SHOWN + RACE_HOLD_SECONDS * ANIMATION_FPS
+"""Frames of the race's animation (60) for a race of at least :data:`RACE_STEPS_SHOWN` records, as
+the page's (101): the log-spaced steps, then the last one repeated for :data:`RACE_HOLD_SECONDS`."""
 
 
 def _npo_label(beta) -> str:
@@ -82,11 +94,74 @@ _SHADES = matplotlib.colormaps["RdBu_r"].resampled(12)
 """Bands of ``pi(y=1|x)``, blue (0) to red (1); the darkest are left out (``vmin``, ``vmax``), so
 the points show."""
 
+_GHOST = {"color": "0.3", "lw": 1.0, "ls": (0, (4, 3)), "alpha": 0.6}
+"""The reference model's decision boundary, drawn under every frame: where unlearning started."""
+
+_BETA_RAMPS = {"NPO": "Blues", "SimNPO": "GnBu", "DPO": "Greens", "KTO": "YlOrBr"}
+"""The colormap of a method run at several betas (:func:`figures.style.beta_colors`); others: Purples."""
+
+
+def log_spaced_records(steps, n: int) -> np.ndarray:
+    """``n`` record indices into ``steps`` (increasing recorded steps), spaced evenly in ``log step``:
+    the first record, the second, then each the record nearest (in ``log step``) to the next
+    point of a geometric sequence from the last pick to the last record, at least one record
+    after the last pick.
+
+    Early on, where the geometric sequence is denser than the records, that takes every
+    record; later it follows the sequence. So all ``min(n, E)`` picks are distinct, strictly
+    increasing, the first is 0 and the last is ``E - 1`` (``E = len(steps)``); on the race's
+    ``0, 10, ..., 1000`` and ``n = 4`` they are the steps 0, 10, 100 and 1000.
+
+    Why: NPO does everything in its first tens of steps and GA keeps running away to the end;
+    evenly spaced frames would squeeze the first into one frame.
+    """
+    steps = np.asarray(steps, np.float64)
+    n, E = check_int(n, "n", 2), len(steps)
+    if E == 0 or np.any(np.diff(steps) <= 0) or steps[0] < 0:
+        raise ValueError(f"steps must be non-empty, non-negative and strictly increasing, got {steps.tolist()}")
+    if n >= E:
+        return np.arange(E)
+    if n == 2:
+        return np.array([0, E - 1])
+    picks = [0, 1]
+    while len(picks) < n:
+        p, left = picks[-1], n - len(picks)               # ``left`` picks to go, the last one E - 1
+        target = np.log(steps[p]) + (np.log(steps[-1]) - np.log(steps[p])) / left
+        later = np.arange(p + 1, E - left + 1)              # leave a record for each later pick
+        picks.append(int(later[np.argmin(np.abs(np.log(steps[later]) - target))]))
+    return np.array(picks)
+
+
+def _run_colors(labels) -> list:
+    """One colour per run: its method's own (:func:`figures.style.method_color`), or, for a method
+    run at several betas, shades of its ramp by beta (light = small beta)."""
+    names = [str(label).split(" beta=")[0] for label in labels]
+    betas = [float(str(label).split(" beta=")[1]) if " beta=" in str(label) else None for label in labels]
+    colors = [method_color(name) for name in names]
+    for name in set(names):
+        runs = [c for c, other in enumerate(names) if other == name and betas[c] is not None]
+        if len({betas[c] for c in runs}) > 1:
+            shades = beta_colors([betas[c] for c in runs], cmap=_BETA_RAMPS.get(name, "Purples"))
+            for c, color in zip(runs, shades):
+                colors[c] = color
+    return colors
+
+
+def _boundary(theta, lo, hi) -> tuple[np.ndarray, np.ndarray]:
+    """Two points of the line ``theta_1 x1 + theta_2 x2 + theta_3 = 0`` across the box ``lo``-``hi``,
+    parametrised along its longer axis (so a steep line is not lost to a division)."""
+    if abs(theta[1]) >= abs(theta[0]):
+        x1 = np.array([lo[0], hi[0]])
+        return x1, -(theta[0] * x1 + theta[2]) / theta[1]
+    x2 = np.array([lo[1], hi[1]])
+    return -(theta[1] * x2 + theta[2]) / theta[0], x2
+
 
 class _Plane:
     """One panel of the race: ``pi_theta(y=1|x)`` over the plane in bands, the decision
-    boundary ``theta . (x1, x2, 1) = 0`` and the points; :meth:`show` moves it to a record
-    (only the image and the line change, so an animation frame is cheap)."""
+    boundary ``theta . (x1, x2, 1) = 0``, the reference model's boundary as a dashed ghost and
+    the points; :meth:`show` moves it to a record (only the image and the line change, so an
+    animation frame is cheap)."""
 
     def __init__(self, ax, race: dict, c: int, n: int = 160):
         self.race, self.c = race, c
@@ -98,7 +173,8 @@ class _Plane:
         extent = (self.lo[0], self.hi[0], self.lo[1], self.hi[1])
         self.image = ax.imshow(np.zeros(self.shape), origin="lower", extent=extent, cmap=_SHADES, vmin=-0.15,
                                vmax=1.15, alpha=0.75, aspect="auto", interpolation="nearest")
-        (self.boundary,) = ax.plot([], [], color="k", lw=1.2)
+        ax.plot(*_boundary(np.asarray(race["theta_ref"]), self.lo, self.hi), zorder=2, **_GHOST)
+        (self.boundary,) = ax.plot([], [], color="k", lw=1.2, zorder=2)
         keep = np.setdiff1d(np.arange(len(y)), f)
         for label, color in ((1, "#b2182b"), (0, "#2166ac")):
             rows = keep[y[keep] == label]
@@ -114,85 +190,114 @@ class _Plane:
         theta = self.race["theta"][self.c, e]
         z = np.clip(self.plane @ theta, -500, 500)
         self.image.set_data((1.0 / (1.0 + np.exp(-z))).reshape(self.shape))
-        # the boundary theta_1 x1 + theta_2 x2 + theta_3 = 0, along its longer axis
-        if abs(theta[1]) >= abs(theta[0]):
-            x1 = np.array([self.lo[0], self.hi[0]])
-            self.boundary.set_data(x1, -(theta[0] * x1 + theta[2]) / theta[1])
-        else:
-            x2 = np.array([self.lo[1], self.hi[1]])
-            self.boundary.set_data(-(theta[1] * x2 + theta[2]) / theta[0], x2)
+        self.boundary.set_data(*_boundary(theta, self.lo, self.hi))
 
 
 def _method_label(race: dict, c: int) -> str:
     return str(race["labels"][c]).replace("beta", "β")
 
 
+def _numbers(race: dict, c: int, e: int) -> str:
+    """Run ``c``'s distance and retain NLL at record ``e``, for a panel's title (three digits,
+    whole numbers from 1000 on: ``2044``, not ``2.04e+03``)."""
+    d, nll = (f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}" for v in (race["distance"][c, e], race["retain_nll"][c, e]))
+    return rf"$\|\theta-\theta_{{ref}}\|$ {d}, retain NLL {nll}"
+
+
+def _caption(race: dict) -> str:
+    return (rf"$\times$ the {len(race['forget'])} forget points (class 1), dots the others; shading "
+            r"$\pi_\theta(y{=}1|x)$, red = class 1; black line: the decision boundary, dashed: the reference model's")
+
+
 def race_strip(race: dict, frames: int = 4) -> Figure:
-    """Still frames of the race for print: GA's row above NPO's, ``frames`` evenly spaced steps."""
-    steps = race["steps"]
-    picks = np.linspace(0, len(steps) - 1, frames).round().astype(int)
+    """Still frames of the race for print: one row per run, ``frames`` log-spaced steps
+    (:func:`log_spaced_records`: 0, 10, 100 and 1000 for the page's race), each with the
+    reference model's boundary as a dashed ghost and the run's distance and retain NLL."""
+    steps, C = race["steps"], len(race["labels"])
+    picks = log_spaced_records(steps, frames)
+    colors = _run_colors(race["labels"])
     with style_context():
-        fig = Figure(figsize=(2.1 * frames, 4.6))
-        axes = fig.subplots(2, frames)
-        for c in range(2):
+        fig = Figure(figsize=(2.3 * len(picks), 2.35 * C + 0.75))
+        axes = fig.subplots(C, len(picks), squeeze=False)
+        for c in range(C):
             for k, e in enumerate(picks):
                 ax = axes[c, k]
                 _Plane(ax, race, c).show(e)
-                ax.set_title(f"{_method_label(race, c)}, step {steps[e]}\n"
-                             rf"$\|\theta-\theta_{{ref}}\|$ = {race['distance'][c, e]:.3g}", fontsize=8.5)
-        fig.suptitle(r"Unlearning the four $\times$ points: $\pi_\theta(y{=}1|x)$ over the plane (red = class 1), "
-                     "the boundary in black")
+                ax.set_title(f"{_method_label(race, c)}, step {steps[e]}\n{_numbers(race, c, e)}", fontsize=8)
+                for spine in ax.spines.values():
+                    spine.set(color=colors[c], linewidth=1.6)
+        fig.suptitle(rf"Unlearning the {len(race['forget'])} $\times$ points: $\pi_\theta(y{{=}}1|x)$ over the plane "
+                     "(red = class 1), the boundary in black, the reference model's dashed")
         fig.tight_layout()
     return fig
 
 
-def race_animation(race: dict, every: int = 2, dpi: int = 90) -> animation.FuncAnimation:
-    """The race as an animation: GA's plane, NPO's plane and ``||theta - theta_ref||`` against the
-    step, one frame per ``every`` records. Save with
-    ``anim.save(path, writer=animation.PillowWriter(fps=ANIMATION_FPS))``."""
-    steps, dist = race["steps"], race["distance"]
-    frames = list(range(0, len(steps), every))
-    if frames[-1] != len(steps) - 1:
-        frames.append(len(steps) - 1)
-    colors = [method_color("GA"), method_color("NPO")]
+def race_animation(race: dict, frames: int = RACE_STEPS_SHOWN, hold: float = RACE_HOLD_SECONDS,
+                   dpi: int = 90) -> animation.FuncAnimation:
+    """The race as an animation, for any number of runs: each run's plane (the reference
+    model's boundary dashed), then ``||theta - theta_ref||`` and the retain NLL against the step,
+    both on log axes (GA's grow without bound, NPO's level off).
+
+    ``frames`` log-spaced records (:func:`log_spaced_records`), then the last one repeated for
+    ``hold`` seconds: :data:`RACE_FRAMES` frames in all for a race of at least ``frames``
+    records. Save with ``anim.save(path, writer=animation.PillowWriter(fps=ANIMATION_FPS))``
+    (Pillow merges the repeats into one long last frame of the GIF)."""
+    steps, dist, nll = np.asarray(race["steps"]), np.asarray(race["distance"]), np.asarray(race["retain_nll"])
+    labels, C = [str(m) for m in race["labels"]], len(race["labels"])
+    records = log_spaced_records(steps, frames)
+    sequence = list(records) + [int(records[-1])] * int(round(hold * ANIMATION_FPS))
+    colors = _run_colors(labels)
     with style_context():
-        fig = Figure(figsize=(10.5, 3.8), dpi=dpi)
-        grid_spec = fig.add_gridspec(2, 3, width_ratios=[1, 1, 1.2], hspace=0.15)
-        axes = [fig.add_subplot(grid_spec[:, c]) for c in range(2)]
+        fig = Figure(figsize=(2.9 * C + 4.4, 4.0), dpi=dpi)
+        grid_spec = fig.add_gridspec(2, C + 1, width_ratios=[1] * C + [1.45], hspace=0.3)
+        axes = [fig.add_subplot(grid_spec[:, c]) for c in range(C)]
         planes = [_Plane(ax, race, c) for c, ax in enumerate(axes)]
-        both, npo = fig.add_subplot(grid_spec[0, 2]), fig.add_subplot(grid_spec[1, 2])
-        lines, dots = [], []
-        for ax, runs in ((both, (0, 1)), (npo, (1,))):
-            for c in runs:
-                lines.append((c, ax.plot([], [], color=colors[c], lw=2, label=_method_label(race, c))[0]))
-                dots.append((c, ax.plot([], [], "o", color=colors[c], ms=4)[0]))
-            ax.set_xlim(0, steps[-1])
-            ax.set_ylim(0, 1.1 * np.nanmax(dist[list(runs)]))
-        rate = float(race["predicted_ga_rate"])
-        both.plot(steps, rate * steps, color="0.4", ls="--", lw=1, label=r"$\eta\,\|\mathrm{mean}_i\, s_i x_i\|\,t$")
-        both.set_xticklabels([])
-        both.legend(loc="upper left", fontsize=7)
-        both.set_title(r"$\|\theta-\theta_{ref}\|$: GA runs away linearly")
-        npo.set_title("NPO alone, zoomed in: it slows down", fontsize=8.5, pad=3)
-        npo.set_xlabel("gradient-descent step")
-        text = both.text(0.97, 0.08, "", transform=both.transAxes, ha="right", va="bottom", fontsize=8,
-                         family="monospace")
-        fig.text(0.01, 0.03, r"$\times$ the forget points (class 1), dots the others; shading $\pi_\theta(y{=}1|x)$, "
-                 "red = class 1; black line: the decision boundary", fontsize=8, color="0.25")
-        fig.subplots_adjust(left=0.01, right=0.97, bottom=0.13, top=0.9, wspace=0.12)
+        for ax, color in zip(axes, colors):
+            for spine in ax.spines.values():
+                spine.set(color=color, linewidth=2)
+        ax_d = fig.add_subplot(grid_spec[0, C])
+        ax_n = fig.add_subplot(grid_spec[1, C], sharex=ax_d)
+        curves, handles = [], []
+        for ax, values in ((ax_d, dist), (ax_n, nll)):
+            handles = [ax.plot([], [], color=colors[c], lw=2, label=_method_label(race, c))[0] for c in range(C)]
+            curves += [(values[c], line, ax.plot([], [], "o", color=colors[c], ms=4)[0])
+                       for c, line in enumerate(handles)]
+            ax.set_yscale("log", nonpositive="mask")
+            shown = values[values > 0]
+            ax.set_ylim(shown.min() / 3, shown.max() * 2)
+            ax.yaxis.tick_right()
+        # steps on a log axis past the first record, as the frames are spaced; 0 at the left edge
+        linear_to = max(float(steps[min(1, len(steps) - 1)]), 1.0)
+        ax_d.set_xscale("symlog", linthresh=linear_to, linscale=0.4)
+        ax_d.set_xlim(0, steps[-1])
+        if "GA" in labels:
+            later = steps > 0
+            (rate,) = ax_d.plot(steps[later], float(race["predicted_ga_rate"]) * steps[later], color="0.4", ls="--",
+                                lw=1)
+            ax_d.legend([rate], [r"GA's rate: $\eta\,\|\mathrm{mean}_i\, s_i x_i\|\,t$"], loc="center right",
+                        fontsize=7)
+        ax_d.tick_params(labelbottom=False)
+        ax_d.set_title(r"$\|\theta-\theta_{ref}\|$ (log scale)", pad=3)
+        if steps[0] == 0:   # the first record is the reference model, the same for every run
+            ax_n.axhline(nll[0, 0], **_GHOST)
+            ax_n.annotate("the reference model", (steps[-1], nll[0, 0]), xytext=(-3, -3), textcoords="offset points",
+                          fontsize=7, color="0.35", ha="right", va="top")
+        ax_n.legend(handles=handles, loc="upper left", fontsize=7, ncols=1 if C <= 3 else 2)
+        ax_n.set_title(r"retain NLL, mean $-\log\pi_\theta(y|x)$ (log scale)", pad=3)
+        ax_n.set_xlabel(f"gradient-descent step (log scale past {linear_to:g})")
+        fig.text(0.01, 0.02, _caption(race), fontsize=8, color="0.25")
+        fig.subplots_adjust(left=0.01, right=0.94, bottom=0.2, top=0.87, wspace=0.1)
 
         def draw(e):
-            for c in range(2):
+            for c in range(C):
                 planes[c].show(e)
-                axes[c].set_title(f"{_method_label(race, c)}: step {steps[e]}")
-            for c, line in lines:
-                line.set_data(steps[: e + 1], dist[c, : e + 1])
-            for c, dot in dots:
-                dot.set_data([steps[e]], [dist[c, e]])
-            text.set_text(f"GA  {dist[0, e]:7.1f}\nNPO {dist[1, e]:7.2f}")
+                axes[c].set_title(f"{_method_label(race, c)}: step {steps[e]}\n{_numbers(race, c, e)}", fontsize=8.5)
+            for values, line, dot in curves:
+                line.set_data(steps[: e + 1], values[: e + 1])
+                dot.set_data([steps[e]], [values[e]])
             return []
 
-        return animation.FuncAnimation(fig, draw, frames=frames, blit=False, interval=1000 / ANIMATION_FPS)
+        return animation.FuncAnimation(fig, draw, frames=sequence, blit=False, interval=1000 / ANIMATION_FPS)
 
 
 def log_time(race: dict) -> Figure:
