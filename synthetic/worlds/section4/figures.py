@@ -96,7 +96,11 @@ def _plot_frontier(ax, fd_E, rd_E, color, label, *, order=0, light_alpha=0.35):
     ok = np.isfinite(fd_E) & np.isfinite(rd_E) & (fd_E > 0) & (rd_E > 0)
     ax.plot(fd_E[ok], rd_E[ok], color=color, lw=0.8, alpha=light_alpha, label="_trajectory")
     pf, pr = pareto_frontier(fd_E[ok], rd_E[ok])
-    (line,) = ax.plot(pf, pr, color=color, lw=max(3.6 - 0.4 * order, 1.2), label=label, solid_capstyle="butt")
+    # a path that only ever improves both distances (NPO+RT's, often) has one point as its
+    # frontier, its end: a bold line of one point is invisible, so it gets a dot
+    marker = {"marker": "o", "ms": 7} if len(pf) == 1 else {}
+    (line,) = ax.plot(pf, pr, color=color, lw=max(3.6 - 0.4 * order, 1.2), label=label, solid_capstyle="butt",
+                      **marker)
     return line
 
 
