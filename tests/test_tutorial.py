@@ -72,13 +72,15 @@ def test_the_race_runs_away_linearly_under_ga_only(page):
     distance = page["distance"]
     assert page["measured_rate"] == pytest.approx(page["predicted_rate"], rel=1e-6)
     assert distance[0, -1] > 2000 and 5 < distance[1, -1] < 7       # GA 2044, NPO 6.1 after 1000 steps
+    nll = page["runs"]["retain_nll"][0]
+    assert nll[0, -1] > 1000 and 2 < nll[1, -1] < 3 and 0.5 < nll[0, 0] < 0.6     # GA 1174, NPO 2.6, reference 0.57
     # NPO's distance slows down: the second half adds far less than the first
     half = len(distance[1]) // 2
     assert distance[1, -1] - distance[1, half] < 0.2 * distance[1, half]
     # the packaged race is the page's run, and the GIF was written with every frame
     assert np.allclose(page["packaged"]["theta"], page["runs"]["theta"][0], rtol=1e-12)
     with Image.open(page["folder"] / "race.gif") as gif:
-        assert gif.n_frames == 51 and gif.size[0] > 800
+        assert gif.n_frames == tutorial_figures.RACE_STEPS_SHOWN and gif.size[0] > 800
     assert isinstance(page["strip"], Figure)
 
 
@@ -153,7 +155,7 @@ def test_every_figure_and_the_animation_are_drawn_and_saved(experiment, tmp_path
     assert set(drawn) == {"tutorial_losses", "tutorial_weight", "tutorial_race", "tutorial_race_strip",
                           "tutorial_log_time", "tutorial_thm2", "tutorial_fig4", "tutorial_lm"}
     anim = drawn.pop("tutorial_race")
-    assert isinstance(anim, animation.FuncAnimation) and len(list(anim.new_frame_seq())) == 51
+    assert isinstance(anim, animation.FuncAnimation) and len(list(anim.new_frame_seq())) == tutorial_figures.RACE_FRAMES
     # not rendered here (the page's block above wrote the race's GIF): let it go without
     # matplotlib's warning about an animation deleted unrendered
     with warnings.catch_warnings():
