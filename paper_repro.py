@@ -55,6 +55,8 @@ from theory.claims import KINDS, Claim
 
 DEFAULT_SEEDS = 5
 """Seeds of every seed-based experiment in a full run (``--seeds`` changes it; ``--quick`` uses 2)."""
+MAX_SEEDS = 1000
+"""The most ``--seeds`` accepts: 1000 seeds of markov alone would take days on a laptop."""
 
 EXPERIMENTS: dict[str, Experiment] = dict(experiments())
 """The experiments this command runs (every world's, in the registry's order)."""
@@ -186,14 +188,18 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="run only this experiment (repeatable, or comma-separated); see --list",
     )
     parser.add_argument("--quick", action="store_true", help="shrunk experiments (seconds, for tests and CI)")
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default results/, or results/quick/ with --quick)")
+    parser.add_argument("--out", default=None, help="output folder (default results/, or results/quick/ with --quick)")
     parser.add_argument("--seeds", type=int, default=None, metavar="N",
                         help=f"seeds of every seed-based experiment (default {DEFAULT_SEEDS}; 2 with --quick); "
                         "the intervals of the verdicts are over these seeds")
     parser.add_argument("--list", action="store_true", help="list the experiments and exit")
     args = parser.parse_args(argv)
-    if args.seeds is not None and args.seeds < 2:
-        parser.error(f"--seeds: need at least 2 seeds for an interval over seeds, got {args.seeds}")
+    if args.seeds is not None and not 2 <= args.seeds <= MAX_SEEDS:
+        parser.error(f"--seeds: allowed 2 to {MAX_SEEDS} (at least 2 for an interval over seeds), got {args.seeds}")
+    if args.out is not None:
+        if not args.out.strip():  # Path("") is the current folder: results would land among the code
+            parser.error("--out: an empty name; name a folder, e.g. --out results")
+        args.out = Path(args.out)
     names = []
     for chunk in args.only or []:
         for n in chunk.split(","):
@@ -306,6 +312,23 @@ def remove_partial_writes() -> None:
             pass
 
 
+def _quiet_console() -> None:
+    """Print what the console cannot encode as escapes (``PYTHONIOENCODING=ascii`` and a
+    non-ASCII ``--out``) instead of failing after the results are written."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 if __name__ == "__main__":
     _stop_on_interrupt()
-    sys.exit(main())
+    _quiet_console()
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader went away (``| head``): stop quietly, as a command-line tool does; Python
+        # would otherwise print a traceback, and another one when it flushes stdout at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = 1
+    sys.exit(status)

@@ -38,7 +38,7 @@ from typing import Optional
 
 import jax
 
-__all__ = ["ENV", "cpu_cores", "requested_devices", "use_cpu_cores"]
+__all__ = ["ENV", "cpu_cores", "max_devices", "requested_devices", "use_cpu_cores"]
 
 ENV = "NPO_DEVICES"
 """The environment variable that sets the number of CPU devices (``1``: one device, no split)."""
@@ -61,9 +61,15 @@ def requested_devices() -> Optional[int]:
         n = int(value)
     except ValueError:
         n = 0
-    if n < 1:
-        raise ValueError(f"{ENV} must be a whole number >= 1 (1 keeps JAX's single CPU device), got {value!r}")
+    if not 1 <= n <= max_devices():
+        raise ValueError(f"{ENV} must be a whole number from 1 to {max_devices()} (1 keeps JAX's single CPU "
+                         f"device; more than 8 per core only splits the same cores thinner), got {value!r}")
     return n
+
+
+def max_devices() -> int:
+    """The most CPU devices ``NPO_DEVICES`` may ask for: 8 per core, at least 8."""
+    return max(8, 8 * cpu_cores())
 
 
 def _user_chose() -> bool:
@@ -81,7 +87,8 @@ def use_cpu_cores(n: Optional[int] = None) -> int:
     started (too late to change the count), or the user had chosen.
 
     Raises:
-      ValueError: ``n`` (or ``NPO_DEVICES``) is not a whole number >= 1.
+      ValueError: ``n`` is not a whole number >= 1, or ``NPO_DEVICES`` is not one from 1 to
+        :func:`max_devices`.
     """
     explicit = n is not None
     if explicit and (isinstance(n, bool) or not isinstance(n, int) or n < 1):

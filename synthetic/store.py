@@ -101,18 +101,32 @@ def _umask() -> int:
     return mask
 
 
+PROBE_BYTES = 64 * 1024
+"""What :func:`write_problem` writes (and syncs) to check a folder: an empty probe file succeeds
+even on a full disk, a written one fails there."""
+
+
 def write_problem(folder: Path) -> Optional[str]:
     """Why files cannot be written in ``folder`` (``None`` if they can): checked by creating the
-    folder if missing and a file in it, which is removed."""
-    if folder.exists() and not folder.is_dir():
-        return f"{folder} exists and is not a folder"
+    folder if missing and writing :data:`PROBE_BYTES` to a file in it, which is removed."""
+    probe = None
     try:
+        if folder.exists() and not folder.is_dir():
+            return f"{folder} exists and is not a folder"
         folder.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
+        with os.fdopen(fd, "wb") as f:
+            f.write(b"\0" * PROBE_BYTES)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:  # no permission, no space, a name too long, ...
         return f"cannot write to {folder}: {e.strerror or e}"
+    finally:
+        if probe is not None:
+            try:
+                os.unlink(probe)
+            except OSError:
+                pass
     return None
 
 

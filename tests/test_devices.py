@@ -68,7 +68,7 @@ def test_a_choice_the_user_made_is_kept():
 @pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
 def test_a_bad_npo_devices_is_refused_by_name(value, monkeypatch):
     monkeypatch.setenv("NPO_DEVICES", value)
-    with pytest.raises(ValueError, match=rf"NPO_DEVICES must be a whole number >= 1 .*got '{value}'"):
+    with pytest.raises(ValueError, match=rf"NPO_DEVICES must be a whole number from 1 to .*got '{value}'"):
         devices.use_cpu_cores()
     with pytest.raises(ValueError, match="NPO_DEVICES"):
         devices.requested_devices()
@@ -84,7 +84,8 @@ def test_paper_repro_refuses_a_bad_npo_devices_in_one_line():
     out = _run("", str(ROOT / "paper_repro.py"), "--list", NPO_DEVICES="two")
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.splitlines() == [
-        "paper_repro.py: error: NPO_DEVICES must be a whole number >= 1 (1 keeps JAX's single CPU device), got 'two'"]
+        f"paper_repro.py: error: NPO_DEVICES must be a whole number from 1 to {devices.max_devices()} (1 keeps JAX's "
+        "single CPU device; more than 8 per core only splits the same cores thinner), got 'two'"]
 
 
 @pytest.mark.parametrize("n", [0, -2, 1.5, True, "2"])

@@ -104,7 +104,7 @@ def test_experiment_tables_become_report_sections(tmp_path, monkeypatch):
 def test_seeds_must_allow_an_interval(capsys):
     with pytest.raises(SystemExit):
         paper_repro.parse_args(["--seeds", "1"])
-    assert "--seeds: need at least 2 seeds" in capsys.readouterr().err
+    assert "--seeds: allowed 2 to 1000 (at least 2 for an interval over seeds)" in capsys.readouterr().err
 
 
 def test_error_exits_nonzero_and_keeps_cached_results(tmp_path, monkeypatch):
@@ -251,3 +251,59 @@ def test_ctrl_c_stops_at_once_with_130_and_leaves_the_output_folder_as_it_was(tm
     assert "interrupted (Ctrl-C)" in rest and "Traceback" not in rest
     assert (out / "claims.json").read_text() == "[] earlier results\n"
     assert not list(out.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seeds", "1000000000"], "--seeds: allowed 2 to 1000"),
+    (["--out", ""], "--out: an empty name"),
+    (["--out", "  "], "--out: an empty name"),
+])
+def test_absurd_arguments_are_refused_before_any_work(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        paper_repro.parse_args(argv)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_an_unusable_out_folder_is_one_line_not_a_traceback(tmp_path, monkeypatch):
+    from synthetic import store
+
+    assert "File name too long" in paper_repro.output_problem(tmp_path / ("a" * 300))
+    # a full disk: the probe writes real bytes and syncs them, so the check can fail there
+    def no_space(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store.os, "fsync", no_space)
+    problem = paper_repro.output_problem(tmp_path / "full")
+    assert problem == f"cannot write to {tmp_path / 'full'}: No space left on device"
+    assert not any(p.name.startswith(".write-check.") for p in (tmp_path / "full").iterdir())  # no probe left
+
+
+@pytest.mark.parametrize("value, ok", [("1", True), ("16", True), ("0", False), ("-1", False), ("abc", False),
+                                        ("1.5", False), ("1000", False)])
+def test_npo_devices_out_of_range_is_refused_with_the_range(value, ok, monkeypatch):
+    from synthetic import devices
+
+    monkeypatch.setattr(devices, "cpu_cores", lambda: 2)
+    monkeypatch.setenv(devices.ENV, value)
+    if ok:
+        assert devices.requested_devices() == int(value)
+    else:
+        with pytest.raises(ValueError, match=r"NPO_DEVICES must be a whole number from 1 to 16"):
+            devices.requested_devices()
+
+
+def test_a_closed_pipe_and_an_ascii_console_end_quietly(tmp_path):
+    script = Path(paper_repro.__file__)
+    env = {**os.environ, "NPO_DEVICES": "1"}
+    # the reader goes away at once (as `| head -0` does): no traceback, status 1
+    proc = subprocess.Popen([sys.executable, str(script), "--quick", "--only", "symbolic", "--out", str(tmp_path / "a")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc.stdout.close()
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1 and "Traceback" not in err
+    # a console that cannot print the output folder's name: escapes, and the run succeeds
+    out = tmp_path / "é"
+    done = subprocess.run([sys.executable, str(script), "--quick", "--only", "symbolic", "--out", str(out)],
+                          capture_output=True, env={**env, "PYTHONIOENCODING": "ascii"}, timeout=120)
+    assert done.returncode == 0 and b"\\xe9" in done.stdout and (out / "report.md").is_file()
