@@ -50,11 +50,14 @@ from synthetic.experiment import Experiment, is_cached, run_cached, seeds_of, wi
 from synthetic.memory import peak_mb, release, reset_peak
 from synthetic.registry import experiments
 from synthetic.report import headline, render_report, verdict_counts
-from synthetic.store import PENDING_WRITES, atomic_write_text, write_problem
+from synthetic.store import COMMIT_LOCK, PENDING_WRITES, atomic_write_files, write_problem
 from theory.claims import KINDS, Claim
 
 DEFAULT_SEEDS = 5
 """Seeds of every seed-based experiment in a full run (``--seeds`` changes it; ``--quick`` uses 2)."""
+RESULTS_WRITTEN = threading.Event()
+"""Set once this run's claims.json and report.md are in place (what Ctrl-C reports)."""
+
 MAX_SEEDS = 1000
 """The most ``--seeds`` accepts: 1000 seeds of markov alone would take days on a laptop."""
 
@@ -224,6 +227,9 @@ def output_problem(out: Path) -> Optional[str]:
     for folder in (out, out / "cache", out / "figures"):
         if (problem := write_problem(folder)) is not None:
             return problem
+    for name in ("claims.json", "report.md"):  # found at the end, the run's work would be lost
+        if (out / name).is_dir():
+            return f"{out / name} is a folder; the run writes its results there as a file"
     return None
 
 
@@ -257,9 +263,11 @@ def main(argv=None) -> int:
         release()  # one experiment's compiled programs and freed heap do not add to the next one's
 
     claims = [c for r in records for c in r["claims"]]
-    atomic_write_text(out / "claims.json", json.dumps([c.to_json() for c in claims], indent=2) + "\n")
     report = render_report(records, args.quick, machine)
-    atomic_write_text(out / "report.md", report)
+    # both files of the run at once: never one from this run beside the other from the last
+    atomic_write_files({out / "claims.json": json.dumps([c.to_json() for c in claims], indent=2) + "\n",
+                        out / "report.md": report})
+    RESULTS_WRITTEN.set()
 
     width = max((len(c.id) for c in claims), default=10)
     for kind in KINDS:
@@ -295,10 +303,13 @@ def _stop_on_interrupt() -> None:
 
     def wait():
         signal.sigwait({signal.SIGINT})
-        sys.stderr.write("\ninterrupted (Ctrl-C): stopped; results written before are unchanged\n")
-        sys.stderr.flush()
-        remove_partial_writes()
-        os._exit(INTERRUPTED)
+        with COMMIT_LOCK:  # claims.json and report.md being moved in: let both land first
+            done = "this run's claims.json and report.md were written" if RESULTS_WRITTEN.is_set() else (
+                "claims.json and report.md are the previous run's")
+            sys.stderr.write(f"\ninterrupted (Ctrl-C): stopped; {done}\n")
+            sys.stderr.flush()
+            remove_partial_writes()
+            os._exit(INTERRUPTED)
 
     threading.Thread(target=wait, name="ctrl-c", daemon=True).start()
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
 import tempfile
 from pathlib import Path
 
-from synthetic.store import atomic_write_bytes
+from synthetic.store import PENDING_WRITES, atomic_write_bytes
 
 __all__ = ["save_figure"]
 
@@ -18,13 +19,21 @@ def save_figure(fig, folder: Path, name: str) -> list[Path]:
     from matplotlib import animation
 
     if isinstance(fig, animation.Animation):
-        # Pillow writes to a file name: write beside, then move in atomically like every result.
-        with tempfile.TemporaryDirectory() as tmp:
-            gif = Path(tmp) / f"{name}.gif"
-            fig.save(gif, writer=animation.PillowWriter(fps=round(1000 / getattr(fig, "_interval", 100))))
-            atomic_write_bytes(Path(folder) / gif.name, gif.read_bytes())
+        # Pillow writes to a file name: a temporary file beside the GIF, registered as a pending
+        # write (so Ctrl-C removes it, paper_repro.py), then moved in atomically like every result.
+        path = Path(folder) / f"{name}.gif"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".gif")
+        os.close(fd)
+        PENDING_WRITES.add(tmp)
+        try:
+            fig.save(tmp, writer=animation.PillowWriter(fps=round(1000 / getattr(fig, "_interval", 100))))
+            atomic_write_bytes(path, Path(tmp).read_bytes())
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+            PENDING_WRITES.discard(tmp)
         plt.close(fig._fig)
-        return [Path(folder) / gif.name]
+        return [path]
     paths = []
     for ext in ("png", "pdf"):
         buf = io.BytesIO()

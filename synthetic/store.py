@@ -34,6 +34,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import zipfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
@@ -130,12 +131,14 @@ def write_problem(folder: Path) -> Optional[str]:
     return None
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
+COMMIT_LOCK = threading.Lock()
+"""Held while :func:`atomic_write_files` moves a set of files in: an interrupt handler that takes
+it (``paper_repro.py``'s) waits until every file of the set is in place, so the set is never
+half the old run's and half the new one's."""
 
-    The file gets the permissions a plain ``open(path, "w")`` would give (``0o666`` less the
-    umask), not the ``0o600`` of the temporary file it is written through."""
-    path = Path(path)
+
+def _write_temp(path: Path, data: bytes) -> str:
+    """``data`` in a synced temporary file beside ``path`` (registered in PENDING_WRITES)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     PENDING_WRITES.add(tmp)
@@ -145,12 +148,40 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.flush()
             os.fchmod(f.fileno(), 0o666 & ~_umask())
             os.fsync(f.fileno())
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
-        raise
-    finally:
         PENDING_WRITES.discard(tmp)
+        raise
+    return tmp
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
+
+    The file gets the permissions a plain ``open(path, "w")`` would give (``0o666`` less the
+    umask), not the ``0o600`` of the temporary file it is written through."""
+    atomic_write_files({Path(path): data})
+
+
+def atomic_write_files(files: dict) -> None:
+    """Write several files (``{path: bytes or str}``) as one: every file is written and synced
+    to a temporary beside it first, and only then are all moved in, under :data:`COMMIT_LOCK`.
+    A failure before the moves (a full disk, a path that is a folder) leaves every file as it
+    was; an interrupt that takes the lock lets the moves finish first."""
+    temps = {}
+    try:
+        for path, data in files.items():
+            temps[Path(path)] = _write_temp(Path(path), data.encode() if isinstance(data, str) else data)
+        folders = [str(path) for path in temps if path.is_dir()]
+        if folders:  # found before any move: all the files stay as they were
+            raise IsADirectoryError(f"cannot write {', '.join(folders)}: a folder is in the way")
+        with COMMIT_LOCK:
+            for path, tmp in temps.items():
+                os.replace(tmp, path)
+    finally:
+        for tmp in temps.values():
+            Path(tmp).unlink(missing_ok=True)
+            PENDING_WRITES.discard(tmp)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

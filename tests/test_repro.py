@@ -307,3 +307,8 @@ def test_a_closed_pipe_and_an_ascii_console_end_quietly(tmp_path):
     done = subprocess.run([sys.executable, str(script), "--quick", "--only", "symbolic", "--out", str(out)],
                           capture_output=True, env={**env, "PYTHONIOENCODING": "ascii"}, timeout=120)
     assert done.returncode == 0 and b"\\xe9" in done.stdout and (out / "report.md").is_file()
+
+
+def test_a_folder_where_claims_json_goes_is_refused_before_any_work(tmp_path):
+    (tmp_path / "claims.json").mkdir()
+    assert paper_repro.output_problem(tmp_path) == f"{tmp_path / 'claims.json'} is a folder; the run writes its results there as a file"

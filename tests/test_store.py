@@ -3,6 +3,8 @@
 import hashlib
 import io
 import json
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -515,3 +517,40 @@ def test_fingerprint_of_the_real_project():
     assert {"synthetic/__init__.py", "synthetic/store.py", "theory/__init__.py", "theory/methods.py"} <= set(rel)
     assert rel == sorted(rel)
     assert all(r.split("/")[0] in ("synthetic", "theory") for r in rel)
+
+
+def test_files_written_as_one_land_together_or_not_at_all(tmp_path, monkeypatch):
+    import threading
+
+    from synthetic import store
+
+    a, b = tmp_path / "claims.json", tmp_path / "report.md"
+    store.atomic_write_files({a: "old claims", b: "old report"})
+    # a folder in the way of the second file: found before any move, so neither changes
+    b.unlink()
+    b.mkdir()
+    with pytest.raises(IsADirectoryError, match="report.md: a folder is in the way"):
+        store.atomic_write_files({a: "new claims", b: "new report"})
+    assert a.read_text() == "old claims" and not store.PENDING_WRITES
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
+    b.rmdir()
+    # an interrupt handler that takes the commit lock sees both files moved in, never one
+    seen, moved = [], []
+    real_replace = store.os.replace
+
+    def slow_replace(src, dst):
+        moved.append(Path(dst).name)
+        if len(moved) == 1:
+            threading.Thread(target=lambda: (store.COMMIT_LOCK.acquire(), seen.append(list(moved)),
+                                             store.COMMIT_LOCK.release())).start()
+            time.sleep(0.2)  # the handler is waiting for the lock now
+        real_replace(src, dst)
+
+    monkeypatch.setattr(store.os, "replace", slow_replace)
+    store.atomic_write_files({a: "new claims", b: "new report"})
+    for _ in range(100):
+        if seen:
+            break
+        time.sleep(0.01)
+    assert seen == [["claims.json", "report.md"]]
+    assert a.read_text() == "new claims" and b.read_text() == "new report"
