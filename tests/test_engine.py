@@ -482,3 +482,25 @@ def test_train_keeps_the_last_partial_batch_when_asked():
     np.testing.assert_array_equal(kept[[0, 1, 3, 4]], dropped)
     with pytest.raises(ValueError, match="drop_last"):
         engine.train(jax.random.key(0), jnp.zeros(()), loss, data, optax.sgd(0.1), batch_size=4, epochs=1, drop_last=1)
+
+
+@pytest.mark.usefixtures("x64")
+def test_a_nan_setting_leaves_the_others_of_its_grid_alone(fitted):
+    """A component whose loss is NaN diverges its own run; GA beside it in the same grid (where
+    that component has weight 0) runs exactly as GA alone: settings of a grid are independent."""
+    from theory import Method, register_component
+    from theory.components import COMPONENTS
+
+    problems, ref, retr = fitted
+    one = jax.tree.map(lambda a: a[:1], problems)
+    register_component("nan_for_test", lambda x, h: jnp.mean(jnp.sqrt(x["forget_logp"] - 1.0)),
+                       needs=("forget_logp",), replace=True)  # log pi <= 0: sqrt of a negative, NaN
+    try:
+        grid = unlearn_binary(one, ref.theta[:1], retr.theta[:1], [get_method("GA"), Method.of(nan_for_test=1.0)],
+                              [5e-4, 5e-4], schedule=SCHEDULE)
+        alone = unlearn_binary(one, ref.theta[:1], retr.theta[:1], [get_method("GA")], [5e-4], schedule=SCHEDULE)
+    finally:
+        COMPONENTS.pop("nan_for_test", None)
+    assert int(grid["diverged_step"][0, 1]) >= 0 and int(grid["diverged_step"][0, 0]) == -1
+    for name in METRICS:  # as test_grid_equals_python_loop: a grid and a lone run round alike but for an ulp
+        np.testing.assert_allclose(grid[name][0, 0], alone[name][0, 0], rtol=1e-12, atol=1e-15)

@@ -298,7 +298,8 @@ def method_terms(method: Method, inputs: Mapping) -> dict:
 def method_loss(method: Method, inputs: Mapping) -> jax.Array:
     """The scalar loss of ``method`` on a batch: ``sum_c weights[c] * loss_c(inputs, hyper)``.
 
-    A component with weight 0 contributes exactly 0, even if its loss is infinite.
+    A component with weight 0 contributes exactly 0 to the loss and to its gradient, even if
+    its loss is infinite or NaN (a grid's settings are independent).
 
     Args:
       method: a :class:`Method` (scalar leaves; ``vmap`` over a stacked one for a grid), or a
@@ -311,9 +312,17 @@ def method_loss(method: Method, inputs: Mapping) -> jax.Array:
         the loss is traced, so inside ``jit`` too) or a concrete method is invalid.
     """
     method = as_method(method).validate()
+    active = method.active()
+    _check_inputs(active, inputs)
     total = 0.0
-    for c, term in method_terms(method, inputs).items():
+    for c in active.weights:
         w = method.weights[c]
-        # where, not a product: 0 * inf would be NaN for a component a run of a stack ignores.
+        component = get_component(c)
+        # A run of a stacked grid that gives c weight 0 must not feel c at all, even where c's
+        # loss or its derivatives are NaN or infinite: the forward uses where, not a product
+        # (0 * inf is NaN), and the backward reaches the inputs through a select on the weight,
+        # which drops c's cotangent for that run (the cotangent 0 times a NaN partial is NaN).
+        gate = lambda x, w=w: jnp.where(w != 0, x, jax.lax.stop_gradient(x))  # noqa: E731
+        term = component.loss({n: gate(inputs[n]) for n in component.needs}, method.hyper)
         total = total + jnp.where(w != 0, w * term, 0.0)
     return total
