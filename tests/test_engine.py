@@ -18,7 +18,7 @@ import pytest
 
 from synthetic import engine
 from synthetic.engine import Provider, Providers, Schedule, Tracker
-from synthetic.models.logistic import RandomFeaturesConfig, logistic_log_probs, take_label
+from synthetic.models.logistic import BINARY_INPUTS, RandomFeaturesConfig, binary_batch, logistic_log_probs, take_label
 from synthetic.optim import SGD
 from synthetic.worlds.section4.data import DataConfig, make_dataset
 from synthetic.worlds.section4.pipeline import METRICS, unlearn_binary
@@ -504,3 +504,19 @@ def test_a_nan_setting_leaves_the_others_of_its_grid_alone(fitted):
     assert int(grid["diverged_step"][0, 1]) >= 0 and int(grid["diverged_step"][0, 0]) == -1
     for name in METRICS:  # as test_grid_equals_python_loop: a grid and a lone run round alike but for an ulp
         np.testing.assert_allclose(grid[name][0, 0], alone[name][0, 0], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.usefixtures("x64")
+def test_a_metric_named_like_an_engine_output_is_refused_before_the_grid_runs(fitted, monkeypatch):
+    from synthetic.engine import loop
+
+    problems, ref, retr = fitted
+    one = jax.tree.map(lambda a: a[:1], problems)
+    def after_the_run(*args):
+        raise AssertionError("the grid ran before the metric's name was refused")
+
+    monkeypatch.setattr(loop, "_outputs", after_the_run)  # where the name was refused before: after the run
+    batch = binary_batch(ref.theta[0], one.forget[0], one.y_forget[0])
+    with pytest.raises(ValueError, match=r"metrics returns \['steps'\], names reserved for the engine's own outputs"):
+        engine.unlearn(BINARY_INPUTS, [get_method("GA")], SGD, ref.theta[0], batch, Schedule.every(10, 10**6),
+                       lambda p, m, c: {"steps": jnp.sum(p)}, hyperparams={"learning_rate": [1.0]})

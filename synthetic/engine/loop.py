@@ -510,7 +510,23 @@ def _checked(providers, methods, optimizer, params, data, schedule, metrics, con
             raise ValueError(f"hyperparams {sorted(hyper)} must be injected hyperparameters of the optimizer "
                              f"(build it with optax.inject_hyperparams; it injects {have})")
 
+    _check_metric_names(metrics, methods[0], params if "params" not in per_seed else jax.tree.map(lambda a: a[0], params),
+                        context if "context" not in per_seed else jax.tree.map(lambda a: a[0], context))
     return methods, stacked, need, schedule, seed_list, hyper
+
+
+def _check_metric_names(metrics, method, params, context) -> None:
+    """Refuse a metric named like an output the engine adds (:data:`RESERVED`) before the grid
+    runs, from the shapes alone (``jax.eval_shape``: nothing is computed). A metrics function that
+    cannot be traced this way is left to the check after the run."""
+    try:
+        names = list(jax.eval_shape(lambda p: dict(metrics(p, method, context)), params))
+    except Exception:  # noqa: BLE001 - only an early courtesy; the run reports the real error
+        return
+    clash = sorted(set(names) & set(RESERVED))
+    if clash:
+        raise ValueError(f"metrics returns {clash}, names reserved for the engine's own outputs "
+                         f"({', '.join(RESERVED)}); rename them")
 
 
 def unlearn(
