@@ -170,3 +170,24 @@ def test_seed_mean_never_drops_a_diverged_run():
     runs = np.array([[1.0, 2.0, np.nan], [3.0, 4.0, 5.0]])
     np.testing.assert_allclose(seed_mean(runs), [2.0, 3.0, np.nan])
     np.testing.assert_allclose(finite_seed_mean(runs), [2.0, 3.0, 5.0])  # for drawing only
+
+
+def test_the_pipeline_takes_a_generator_and_refuses_overflow_and_endless_runs_by_name():
+    from synthetic.engine import Schedule
+    from synthetic.worlds.section4.pipeline import unlearning_pipeline
+
+    rng = np.random.default_rng(0)
+    kw = dict(x_forget=rng.normal(size=(20, 4)), y_forget=rng.integers(0, 2, 20), x_retain=rng.normal(size=(50, 4)),
+              y_retain=rng.integers(0, 2, 50), x_eval_forget=rng.normal(size=(30, 4)),
+              x_eval_retain=rng.normal(size=(30, 4)), y_idk=rng.integers(0, 2, 20), learning_rates=[1e-3, 1e-3])
+    out = unlearning_pipeline(**kw, methods=(m for m in ["GA", "NPO"]), steps=100, eval_every=50)
+    assert list(out["setting_method"]) == ["GA", "NPO"] and out["forget_distance"].shape == (2, 3)
+    # 2**32 steps wrapped around the engine's int32 counter to no step at all
+    with pytest.raises(ValueError, match="steps must be at most 2147483647"):
+        unlearning_pipeline(**kw, methods=["GA", "NPO"], steps=2**32, eval_every=2**31)
+    with pytest.raises(ValueError, match="steps must be at most 2147483647"):
+        Schedule((0, 2**31))
+    # inputs whose logits overflow: named as the user's inputs, not an internal argument
+    with pytest.raises(ValueError, match="fits on x_forget and x_retain did not stay finite"):
+        unlearning_pipeline(**{**kw, "x_forget": kw["x_forget"] * 1e300}, methods=["GA", "NPO"], steps=100,
+                            eval_every=50)

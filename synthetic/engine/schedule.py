@@ -46,12 +46,13 @@ class Schedule:
         if s.ndim != 1 or s.size < 1 or not np.issubdtype(s.dtype, np.integer) or s[0] != 0 or np.any(np.diff(s) <= 0):
             shown = s.tolist()[:8] if s.ndim == 1 else s.tolist()
             raise ValueError(f"schedule steps must be increasing integers starting at 0, got {shown}")
+        _check_total(int(s[-1]))
         object.__setattr__(self, "steps", tuple(int(x) for x in s))
 
     @classmethod
     def every(cls, k: int, steps: int) -> "Schedule":
         """Record every ``k`` steps up to ``steps`` (``k`` must divide ``steps``)."""
-        steps = check_int(steps, "steps")
+        steps = _check_total(check_int(steps, "steps"))
         k = check_int(k, "eval_every")
         if steps % k:
             raise ValueError(f"eval_every must be a positive integer dividing steps={steps}, got {k!r}")
@@ -70,3 +71,13 @@ class Schedule:
     def array(self) -> np.ndarray:
         """The record steps as an int64 array ``(E,)``."""
         return np.asarray(self.steps, np.int64)
+
+
+MAX_STEPS = 2**31 - 1
+"""The longest run: the engine counts steps in int32 (a longer run would wrap around to none)."""
+
+
+def _check_total(steps: int) -> int:
+    if steps > MAX_STEPS:
+        raise ValueError(f"steps must be at most {MAX_STEPS} (the engine counts steps in int32), got {steps}")
+    return steps

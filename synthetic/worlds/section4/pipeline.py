@@ -267,6 +267,9 @@ def unlearning_pipeline(
                 solver=fit_solver, steps=fit_steps, learning_rate=fit_learning_rate,
             )  # fmt: skip
             theta_ref, theta_retr = ref.theta, retr.theta
+            if not (np.all(np.isfinite(theta_ref)) and np.all(np.isfinite(theta_retr))):
+                raise ValueError("the reference and retrained fits on x_forget and x_retain did not stay finite: "
+                                 "their logits overflow float64; scale the inputs (or w) down")
             grad_norms = (np.asarray(ref.grad_norm), np.asarray(retr.grad_norm))
         else:
             theta_ref, theta_retr = jnp.asarray(theta_ref), jnp.asarray(theta_retr)
@@ -305,8 +308,9 @@ def _checked_data(x_forget, x_retain, x_eval_forget, x_eval_retain, w) -> dict[s
 
 def _checked_settings(methods, learning_rates, betas) -> tuple[list[str], list[Method], np.ndarray]:
     """``(names, methods with their betas, learning rates)`` of the settings, checked."""
-    as_methods(methods)  # a ValueError naming methods[k] for an entry neither a Method nor a registered name
+    # a list first: a generator would be used up by the check and then be empty
     methods = [methods] if isinstance(methods, (str, Method)) else list(methods)
+    as_methods(methods)  # a ValueError naming methods[k] for an entry neither a Method nor a registered name
     learning_rates = as_float_vector(learning_rates, "learning_rates", len(methods), per="method")
     check_positive(learning_rates, "learning_rates")
     if betas is not None:
