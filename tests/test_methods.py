@@ -405,3 +405,27 @@ def test_a_notebook_cell_run_twice_registers_again_with_replace():
     finally:
         METHODS.pop("twice-GA", None)
         COMPONENTS.pop("twice_ga", None)
+
+
+def test_a_hyperparameter_of_one_method_is_one_number():
+    import numpy as np
+
+    with pytest.raises(ValueError, match=r"beta must be a single number for one method, got \[1, 2\]"):
+        get_method("NPO", beta=[1, 2])
+    assert get_method("NPO", beta=np.float32(0.5)).hyper["beta"] == pytest.approx(0.5)  # numpy scalars are numbers
+
+
+def test_a_component_that_returns_a_vector_is_refused_by_name():
+    import jax
+    import jax.numpy as jnp
+
+    from theory import Method, register_component
+    from theory.components import COMPONENTS
+
+    register_component("per_example", lambda x, h: x["forget_logp"], needs=("forget_logp",), replace=True)
+    try:
+        loss = lambda lp: method_loss(Method.of(per_example=1.0), {"forget_logp": lp})  # noqa: E731
+        with pytest.raises(ValueError, match=r"component 'per_example' must return one number .* shape \(3,\)"):
+            jax.grad(loss)(jnp.array([-1.0, -2.0, -3.0]))
+    finally:
+        COMPONENTS.pop("per_example", None)

@@ -220,6 +220,10 @@ def get_method(name: str, **hyper) -> Method:
                              f"Allowed: {', '.join(HYPERPARAMETERS)}")
     base = METHODS[name]
     changes = {k: v for k, v in hyper.items() if v is not None}
+    for k, v in changes.items():  # one method, one value: a grid over betas is a list of methods
+        if np.ndim(v) != 0:
+            raise ValueError(f"{k} must be a single number for one method, got {v!r} (for several values, make "
+                             f"one method each: [get_method({name!r}, {k}=b) for b in values])")
     return Method(weights=dict(base.weights), hyper=dict(sorted({**base.hyper, **changes}.items()))).validate()
 
 
@@ -324,5 +328,8 @@ def method_loss(method: Method, inputs: Mapping) -> jax.Array:
         # which drops c's cotangent for that run (the cotangent 0 times a NaN partial is NaN).
         gate = lambda x, w=w: jnp.where(w != 0, x, jax.lax.stop_gradient(x))  # noqa: E731
         term = component.loss({n: gate(inputs[n]) for n in component.needs}, method.hyper)
+        if jnp.ndim(term) != 0:  # shapes are known while tracing, so this holds inside jit too
+            raise ValueError(f"component {c!r} must return one number (the batch's loss), got shape "
+                             f"{jnp.shape(term)}: reduce it, e.g. with jnp.mean")
         total = total + jnp.where(w != 0, w * term, 0.0)
     return total
