@@ -526,7 +526,30 @@ def save(
     _clear(npz)
     atomic_write_bytes(npz, data)
     atomic_write_text(meta, text)
+    prune_superseded(folder, name, config, version)
     return npz
+
+
+def prune_superseded(folder: Path, name: str, config: dict, version: Any) -> list[Path]:
+    """Delete the entries of ``name`` for the same ``config`` saved under another ``version``
+    (results of code since changed, which no run can load again); entries of other configs
+    (another ``--seeds``, ``--quick``) are kept. Returns the paths removed."""
+    removed = []
+    keep = _paths(folder, name, config, version)[1]
+    for meta in sorted(Path(folder).glob(f"{name}-*.json")):
+        if meta == keep or not meta.is_file():
+            continue
+        try:
+            record = json.loads(meta.read_bytes())
+        except (OSError, ValueError, RecursionError):
+            continue  # damaged: load() reports it when its key is asked for
+        if not isinstance(record, dict) or record.get("name") != name:
+            continue
+        if _canonical(record.get("config")) == _canonical(config) and _canonical(record.get("version")) != _canonical(version):
+            for path in (meta, meta.with_suffix(".npz")):
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
 
 
 def _one_line(err: BaseException) -> str:
@@ -563,6 +586,8 @@ def _verify(npz: Path, meta: Path, name: str, config: Any, version: Any):
     def bad(path: Path, reason: str) -> str:
         return f"cache entry {path} is damaged ({reason}); recomputing"
 
+    if not meta.is_file():  # a FIFO would block the read for ever, a folder cannot be read
+        return bad(meta, "not a regular file")
     try:
         record = json.loads(meta.read_bytes())
     except (OSError, ValueError, RecursionError) as err:

@@ -87,8 +87,9 @@ def test_version_is_part_of_the_key(tmp_path):
     assert store.load(tmp_path, "exp", CONFIG, on_problem=problems.append) is None
     assert problems == [], "another version is a plain miss"
     new = store.save(tmp_path, "exp", CONFIG, {"y": np.ones(2)}, version={"code": "bbbb"})
-    assert new != old and old.exists(), "each version has its own file"
-    np.testing.assert_array_equal(store.load(tmp_path, "exp", CONFIG, version={"code": "aaaa"})["y"], [0, 0])
+    # each version has its own file, and saving the new one prunes the old one's (superseded)
+    assert new != old and not old.exists()
+    assert store.load(tmp_path, "exp", CONFIG, version={"code": "aaaa"}) is None
     np.testing.assert_array_equal(store.load(tmp_path, "exp", CONFIG, version={"code": "bbbb"})["y"], [1, 1])
     assert json.loads(new.with_suffix(".json").read_text())["version"] == {"code": "bbbb"}
 
@@ -554,3 +555,25 @@ def test_files_written_as_one_land_together_or_not_at_all(tmp_path, monkeypatch)
         time.sleep(0.01)
     assert seen == [["claims.json", "report.md"]]
     assert a.read_text() == "new claims" and b.read_text() == "new report"
+
+
+def test_an_entry_saved_by_newer_code_replaces_the_old_codes_and_keeps_other_configs(tmp_path):
+    arrays = {"x": np.arange(3.0)}
+    old = store.save(tmp_path, "exp", CONFIG, arrays, version={"code": "old"})
+    other = store.save(tmp_path, "exp", {**CONFIG, "seed": 1}, arrays, version={"code": "old"})
+    new = store.save(tmp_path, "exp", CONFIG, arrays, version={"code": "new"})
+    assert not old.exists() and not old.with_suffix(".json").exists()   # superseded: pruned
+    assert other.exists() and new.exists()                              # another config: kept
+    assert store.load(tmp_path, "exp", {**CONFIG, "seed": 1}, version={"code": "old"}) is not None
+
+
+def test_a_cache_json_that_is_not_a_regular_file_is_a_reported_miss(tmp_path):
+    import os
+
+    npz = store.save(tmp_path, "exp", CONFIG, {"x": np.arange(3.0)}, version=1)
+    meta = npz.with_suffix(".json")
+    meta.unlink()
+    os.mkfifo(meta)  # reading it would block for ever
+    problems = []
+    assert store.load(tmp_path, "exp", CONFIG, version=1, on_problem=problems.append) is None
+    assert problems and "not a regular file" in problems[0]
