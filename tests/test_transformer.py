@@ -200,3 +200,14 @@ def test_the_config_rides_along_through_optimizers_vmap_and_saving():
     assert "config" not in " ".join(flat)
     back = store.unflatten_tree(flat, jax.eval_shape(lambda k: tf.init(k, STUDY_TINY), jax.random.key(0)))
     np.testing.assert_array_equal(forward(back, jnp.ones((1, 8), jnp.int32)), forward(p, jnp.ones((1, 8), jnp.int32)))
+
+
+def test_greedy_complete_refuses_prompt_lengths_out_of_range():
+    config = tf.TransformerConfig(vocab_size=10, context=8, layers=1, width=16, heads=2)
+    params = tf.init(jax.random.key(0), config)
+    tokens = jnp.zeros((2, 8), jnp.int32)
+    for bad, message in ((jnp.array([-1, 3]), "from 1 to 8 .*got -1 to 3"), (jnp.array([1, 9]), "got 1 to 9"),
+                         (jnp.array([1.0, 2.0]), "2 integers .* float32"), (jnp.array([1]), r"shape \(1,\)")):
+        with pytest.raises(ValueError, match=f"prompt_length_B must be .*{message}"):
+            tf.greedy_complete(params, tokens, bad)
+    assert jax.jit(tf.greedy_complete)(params, tokens, jnp.array([1, 3])).shape == (2, 8)   # traced: not checked

@@ -480,6 +480,14 @@ def greedy_complete(params: dict, tokens_BxT: jax.Array, prompt_length_B: jax.Ar
     if T > config.context:
         raise ValueError(f"tokens_BxT has {T} positions, more than the context {config.context}")
     _check_ids(tokens_BxT, config, "tokens_BxT")  # concrete tokens only (traced ones pass)
+    if not isinstance(prompt_length_B, jax.core.Tracer):
+        lengths = np.asarray(prompt_length_B)
+        if lengths.shape != (B,) or not np.issubdtype(lengths.dtype, np.integer):
+            raise ValueError(f"prompt_length_B must be {B} integers (one per row), got {lengths.dtype} of shape "
+                             f"{lengths.shape}")
+        if lengths.size and (lengths.min() < 1 or lengths.max() > T):
+            raise ValueError(f"prompt_length_B must be from 1 to {T} (a prompt has at least one token), got "
+                             f"{lengths.min()} to {lengths.max()}")
     H, K = config.heads, config.head_dim
     blocks = params["blocks"]
     empty = jnp.zeros((config.layers, B, T, H, K), DTYPE)
