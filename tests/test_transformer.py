@@ -211,3 +211,17 @@ def test_greedy_complete_refuses_prompt_lengths_out_of_range():
         with pytest.raises(ValueError, match=f"prompt_length_B must be .*{message}"):
             tf.greedy_complete(params, tokens, bad)
     assert jax.jit(tf.greedy_complete)(params, tokens, jnp.array([1, 3])).shape == (2, 8)   # traced: not checked
+
+
+def test_a_mask_is_zeros_and_ones_shaped_like_its_tokens():
+    config = tf.TransformerConfig(vocab_size=10, context=8, layers=1, width=16, heads=2)
+    params = tf.init(jax.random.key(0), config)
+    tokens, mask = np.zeros((3, 8), np.int32), np.ones((3, 8))
+    for bad, message in ((mask * 2, r"forget_mask must hold only 0 and 1, got values \[2.0\]"),
+                         (mask[:, :4], r"forget_mask must have the shape of its tokens \(3, 8\), got \(3, 4\)"),
+                         (np.full((3, 8), "1"), "forget_mask must be a 0/1 array")):
+        with pytest.raises(ValueError, match=message):
+            tf.sequence_batch(params, tokens, bad)
+    with pytest.raises(ValueError, match="retain_mask must hold only 0 and 1"):
+        tf.sequence_batch(params, tokens, mask, tokens, mask + 1)
+    assert float(tf.sequence_batch(params, tokens, mask.astype(bool))["forget_length"][0]) == 7.0

@@ -323,6 +323,17 @@ def _check_ids(tokens, config: TransformerConfig, name: str) -> None:
     check_labels(tokens, name, config.vocab_size, what=f"token ids of the vocabulary of {config.vocab_size}")
 
 
+def _check_mask(mask, name: str, shape) -> None:
+    """A concrete mask must be 0s and 1s (a 2 would weigh a token twice), shaped like its tokens."""
+    m = np.asarray(mask)
+    if m.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be a 0/1 array, got dtype {m.dtype}")
+    if shape is not None and m.shape != tuple(shape):
+        raise ValueError(f"{name} must have the shape of its tokens {tuple(shape)}, got {m.shape}")
+    if m.size and not np.isin(m, (0, 1)).all():
+        raise ValueError(f"{name} must hold only 0 and 1, got values {sorted(set(np.unique(m).tolist()) - {0, 1})[:5]}")
+
+
 def config_of(params) -> TransformerConfig:
     """The config the parameters carry (:func:`init` stores it); for a bare dict of the
     default architecture's arrays, recovered from their shapes."""
@@ -657,6 +668,10 @@ def sequence_batch(params_ref, forget_tokens, forget_mask, retain_tokens=None, r
     for name, tokens in (("forget_tokens", forget_tokens), ("retain_tokens", retain_tokens), ("idk_tokens", idk_tokens)):
         if tokens is not None:
             _check_tokens(jnp.asarray(tokens), config, name)
+    for name, mask, tokens in (("forget_mask", forget_mask, forget_tokens), ("retain_mask", retain_mask, retain_tokens),
+                               ("idk_mask", idk_mask, idk_tokens), ("retain_attend", retain_attend, retain_tokens)):
+        if mask is not None and not isinstance(mask, jax.core.Tracer):
+            _check_mask(mask, name, np.shape(tokens) if tokens is not None else None)
     seq_lp, dist = _jit_sequence_log_probs, _jit_next_token_log_probs
     f_tok, f_mask = jnp.asarray(forget_tokens), jnp.asarray(forget_mask, DTYPE)
     batch = {
