@@ -191,3 +191,20 @@ def test_the_pipeline_takes_a_generator_and_refuses_overflow_and_endless_runs_by
     with pytest.raises(ValueError, match="fits on x_forget and x_retain did not stay finite"):
         unlearning_pipeline(**{**kw, "x_forget": kw["x_forget"] * 1e300}, methods=["GA", "NPO"], steps=100,
                             eval_every=50)
+
+
+def test_numbers_are_numbers_strings_and_booleans_are_not():
+    from synthetic.worlds.section4.data import DataConfig
+    from synthetic.worlds.section4.pipeline import unlearning_pipeline
+
+    assert DataConfig(alpha=np.float32(0.5)).alpha == pytest.approx(0.5)   # a numpy scalar is a number
+    for bad in (True, "1", 1 + 0j, [1.0], float("nan")):
+        with pytest.raises(ValueError, match="alpha must be"):
+            DataConfig(alpha=bad)
+    rng = np.random.default_rng(0)
+    kw = dict(y_forget=rng.integers(0, 2, 3), x_retain=rng.normal(size=(5, 2)), y_retain=rng.integers(0, 2, 5),
+              x_eval_forget=rng.normal(size=(4, 2)), x_eval_retain=rng.normal(size=(4, 2)), y_idk=rng.integers(0, 2, 3),
+              methods=["GA"], learning_rates=1e-3, steps=10, eval_every=5)
+    for bad in (np.full((3, 2), "1.5"), np.ones((3, 2), bool), np.ones((3, 2), complex)):
+        with pytest.raises(ValueError, match="x_forget must be a non-empty 2-D array of numbers"):
+            unlearning_pipeline(x_forget=bad, **kw)

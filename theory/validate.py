@@ -61,6 +61,13 @@ def _numbers(value, name: str, allowed: str) -> np.ndarray:
     return np.asarray(value, dtype=np.float64)
 
 
+def as_real_numpy(value, name: str, allowed: str = "an array of numbers") -> np.ndarray:
+    """A concrete ``value`` as a float64 numpy array; ``ValueError`` naming ``name`` unless it
+    holds real numbers (strings, booleans, complex numbers and objects are refused, never
+    converted: ``"2"`` is not the number 2)."""
+    return _numbers(value, name, allowed)
+
+
 def check_positive(value, name: str) -> None:
     """Raise ``ValueError`` unless every entry of a concrete ``value`` is a finite number > 0.
 

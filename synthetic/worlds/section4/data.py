@@ -15,8 +15,9 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from theory.validate import check_int
+from theory.validate import check_finite, check_int
 
 __all__ = ["DataConfig", "Dataset", "make_dataset", "label_probability"]
 
@@ -50,8 +51,10 @@ class DataConfig:
             value = getattr(self, name)
             if isinstance(value, jax.core.Tracer):
                 continue  # traced inside jit (one compiled program serves every alpha)
-            if not isinstance(value, (int, float)) or value != value or abs(value) == float("inf"):
+            # one number: numpy scalars are numbers, True and "1" are not
+            if np.ndim(value) != 0:
                 raise ValueError(f"{name} must be a finite number, got {value!r}")
+            check_finite(value, name)
 
 
 @jax.tree_util.register_dataclass

@@ -28,7 +28,7 @@ from synthetic.optim import SGD
 from synthetic.models.logistic import BINARY_INPUTS, binary_batch, logistic_log_probs, random_features
 from theory.methods import METHODS, Method, as_methods, get_method, method_loss
 from theory.objectives import kl_divergence
-from theory.validate import as_float_vector, check_finite, check_int, check_labels, check_positive
+from theory.validate import as_float_vector, as_real_numpy, check_finite, check_int, check_labels, check_positive
 
 __all__ = [
     "METRICS",
@@ -149,7 +149,7 @@ def unlearn_binary(problems: Problem, thetas_ref, thetas_retr, methods: Sequence
 
 
 def _as_2d(name: str, x) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
+    x = as_real_numpy(x, name, "a non-empty 2-D array of numbers (examples, features)")
     if x.ndim != 2 or min(x.shape) < 1:
         raise ValueError(f"{name} must be a non-empty 2-D array (examples, features), got shape {x.shape}")
     if not np.all(np.isfinite(x)):
