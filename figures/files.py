@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
-from synthetic.store import PENDING_WRITES, atomic_write_bytes
+from synthetic.store import atomic_write_bytes, atomic_write_files
 
 __all__ = ["save_figure"]
 
@@ -19,19 +17,11 @@ def save_figure(fig, folder: Path, name: str) -> list[Path]:
     from matplotlib import animation
 
     if isinstance(fig, animation.Animation):
-        # Pillow writes to a file name: a temporary file beside the GIF, registered as a pending
-        # write (so Ctrl-C removes it, paper_repro.py), then moved in atomically like every result.
+        # Pillow writes to a file name: the store hands it the name of the temporary file (a
+        # pending write, which Ctrl-C removes), then moves it in like every result.
         path = Path(folder) / f"{name}.gif"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".gif")
-        os.close(fd)
-        PENDING_WRITES.add(tmp)
-        try:
-            fig.save(tmp, writer=animation.PillowWriter(fps=round(1000 / getattr(fig, "_interval", 100))))
-            atomic_write_bytes(path, Path(tmp).read_bytes())
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-            PENDING_WRITES.discard(tmp)
+        writer = animation.PillowWriter(fps=round(1000 / getattr(fig, "_interval", 100)))
+        atomic_write_files({path: lambda tmp: fig.save(tmp, writer=writer)})
         plt.close(fig._fig)
         return [path]
     paths = []

@@ -137,15 +137,23 @@ it (``paper_repro.py``'s) waits until every file of the set is in place, so the 
 half the old run's and half the new one's."""
 
 
-def _write_temp(path: Path, data: bytes) -> str:
-    """``data`` in a synced temporary file beside ``path`` (registered in PENDING_WRITES)."""
+def _write_temp(path: Path, data) -> str:
+    """``data`` in a synced temporary file beside ``path`` (registered in PENDING_WRITES):
+    bytes, or a function that writes the file given its name (for writers that take a name,
+    such as Pillow's; the name then ends in ``path``'s suffix, which they read the format from)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    suffix = f".tmp{path.suffix}" if callable(data) else ".tmp"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     PENDING_WRITES.add(tmp)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
+        if callable(data):
+            os.close(fd)
+            data(tmp)
+            fd = os.open(tmp, os.O_RDWR)
+        with os.fdopen(fd, "r+b" if callable(data) else "wb") as f:
+            if not callable(data):
+                f.write(data)
+                f.flush()
             os.fchmod(f.fileno(), 0o666 & ~_umask())
             os.fsync(f.fileno())
     except BaseException:
@@ -164,8 +172,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_write_files(files: dict) -> None:
-    """Write several files (``{path: bytes or str}``) as one: every file is written and synced
-    to a temporary beside it first, and only then are all moved in, under :data:`COMMIT_LOCK`.
+    """Write several files (``{path: bytes, str, or a function that writes the file given its
+    name}``) as one: every file is written and synced to a temporary beside it first, and only
+    then are all moved in, under :data:`COMMIT_LOCK`.
     A failure before the moves (a full disk, a path that is a folder) leaves every file as it
     was; an interrupt that takes the lock lets the moves finish first."""
     temps = {}
