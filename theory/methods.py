@@ -288,15 +288,36 @@ def _check_inputs(method: Method, inputs: Mapping) -> None:
         raise ValueError(f"the method's inputs are missing: {listed} (got {', '.join(sorted(inputs))})")
 
 
+def _component_losses(method: Method, inputs: Mapping, gated: bool) -> dict:
+    """The loss of each component ``method`` gives a weight (concretely non-zero, or traced),
+    from the inputs it needs; each must be one number.
+
+    ``gated``: a run of a stacked grid that gives a component weight 0 must not feel it at all,
+    even where its loss or derivatives are NaN or infinite, so its inputs pass through a select
+    on the weight, which drops its cotangent for that run in the backward pass (the cotangent 0
+    times a NaN partial would be NaN).
+    """
+    active = method.active()
+    _check_inputs(active, inputs)
+    losses = {}
+    for c in active.weights:
+        component, w = get_component(c), method.weights[c]
+        gate = (lambda x: jnp.where(w != 0, x, jax.lax.stop_gradient(x))) if gated else (lambda x: x)
+        term = component.loss({n: gate(inputs[n]) for n in component.needs}, method.hyper)
+        if jnp.ndim(term) != 0:  # shapes are known while tracing, so this holds inside jit too
+            raise ValueError(f"component {c!r} must return one number (the batch's loss), got shape "
+                             f"{jnp.shape(term)}: reduce it, e.g. with jnp.mean")
+        losses[c] = term
+    return losses
+
+
 def method_terms(method: Method, inputs: Mapping) -> dict:
     """The loss of each of ``method``'s components on a batch, unweighted (for logging).
 
     Components whose weight is concretely zero are left out; the others need their inputs.
     ``method`` may be a registered name (:func:`as_method`).
     """
-    method = as_method(method).active()
-    _check_inputs(method, inputs)
-    return {c: get_component(c).loss(inputs, method.hyper) for c in method.weights}
+    return _component_losses(as_method(method), inputs, gated=False)
 
 
 def method_loss(method: Method, inputs: Mapping) -> jax.Array:
@@ -316,20 +337,8 @@ def method_loss(method: Method, inputs: Mapping) -> jax.Array:
         the loss is traced, so inside ``jit`` too) or a concrete method is invalid.
     """
     method = as_method(method).validate()
-    active = method.active()
-    _check_inputs(active, inputs)
     total = 0.0
-    for c in active.weights:
+    for c, term in _component_losses(method, inputs, gated=True).items():
         w = method.weights[c]
-        component = get_component(c)
-        # A run of a stacked grid that gives c weight 0 must not feel c at all, even where c's
-        # loss or its derivatives are NaN or infinite: the forward uses where, not a product
-        # (0 * inf is NaN), and the backward reaches the inputs through a select on the weight,
-        # which drops c's cotangent for that run (the cotangent 0 times a NaN partial is NaN).
-        gate = lambda x, w=w: jnp.where(w != 0, x, jax.lax.stop_gradient(x))  # noqa: E731
-        term = component.loss({n: gate(inputs[n]) for n in component.needs}, method.hyper)
-        if jnp.ndim(term) != 0:  # shapes are known while tracing, so this holds inside jit too
-            raise ValueError(f"component {c!r} must return one number (the batch's loss), got shape "
-                             f"{jnp.shape(term)}: reduce it, e.g. with jnp.mean")
-        total = total + jnp.where(w != 0, w * term, 0.0)
+        total = total + jnp.where(w != 0, w * term, 0.0)  # where, not a product: 0 * inf is NaN
     return total
