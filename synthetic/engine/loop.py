@@ -352,7 +352,7 @@ def _unlearn_in_turn(providers, stacked, need, optimizer, params, data, schedule
     """:func:`unlearn` with ``runs_at_once``: the runs ``(seed, setting)`` flattened, split over
     the devices, and run ``at_once`` at a time on each (``lax.map``); the same outputs."""
     n_seeds = len(seed_list)
-    dtype = _float_dtype(jax.tree.map(lambda a: a[0], params) if "params" in per_seed else params)
+    dtype = _float_dtype(_seed0(params, "params", per_seed))
     mesh = run_mesh(devices)
     n_runs = n_seeds * n_settings
     pad = (-n_runs) % mesh.devices.size
@@ -488,7 +488,7 @@ def _checked(providers, methods, optimizer, params, data, schedule, metrics, con
         if bad:
             raise ValueError(f"{name} is per seed, so every array must have a leading axis of {n_seeds} seeds; got {bad[:3]}")
 
-    _float_dtype(jax.tree.map(lambda a: a[0], params) if "params" in per_seed else params)
+    _float_dtype(_seed0(params, "params", per_seed))
     for path, leaf in jax.tree_util.tree_leaves_with_path(params):
         if jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.inexact) and not bool(jnp.all(jnp.isfinite(leaf))):
             raise ValueError(f"params must be finite (the starting point of every run), got non-finite entries in "
@@ -503,16 +503,21 @@ def _checked(providers, methods, optimizer, params, data, schedule, metrics, con
         raise ValueError(f"learning rates must be > 0, got {hyper['learning_rate'].tolist()}")
     if hyper:
         # shapes only: nothing is computed or compiled
-        probe = jax.eval_shape(optimizer.init, params if "params" not in per_seed else jax.tree.map(lambda a: a[0], params))
+        probe = jax.eval_shape(optimizer.init, _seed0(params, "params", per_seed))
         injected = getattr(probe, "hyperparams", None)
         if not isinstance(injected, dict) or not set(hyper) <= set(injected):
             have = sorted(injected) if isinstance(injected, dict) else "none"
             raise ValueError(f"hyperparams {sorted(hyper)} must be injected hyperparameters of the optimizer "
                              f"(build it with optax.inject_hyperparams; it injects {have})")
 
-    _check_metric_names(metrics, methods[0], params if "params" not in per_seed else jax.tree.map(lambda a: a[0], params),
-                        context if "context" not in per_seed else jax.tree.map(lambda a: a[0], context))
+    _check_metric_names(metrics, methods[0], _seed0(params, "params", per_seed),
+                        _seed0(context, "context", per_seed))
     return methods, stacked, need, schedule, seed_list, hyper
+
+
+def _seed0(tree, name: str, per_seed):
+    """``tree`` as one run sees it: seed 0's slice when ``name`` is per seed, else itself."""
+    return jax.tree.map(lambda a: a[0], tree) if name in per_seed else tree
 
 
 def _check_metric_names(metrics, method, params, context) -> None:
@@ -603,7 +608,7 @@ def unlearn(
         return _unlearn_in_turn(providers, stacked, need, optimizer, params, data, schedule, metrics, context, hyper,
                                 batches, seed_list, n_settings, per_seed, track, devices, progress,
                                 check_int(runs_at_once, "runs_at_once"))
-    dtype = _float_dtype(jax.tree.map(lambda a: a[0], params) if "params" in per_seed else params)
+    dtype = _float_dtype(_seed0(params, "params", per_seed))
 
     mesh = run_mesh(devices)
     n_dev = mesh.devices.size
