@@ -78,7 +78,8 @@ def _n_seeds(a: dict) -> str:
 
 def _over_seeds(a: dict) -> str:
     """``"mean ± s.e. over 5 seeds"``, or ``"1 seed"`` (one run has no spread to show)."""
-    return "1 seed" if _n_seeds(a) == "1 seed" else f"mean ± s.e. over {_n_seeds(a)}"
+    one = int(np.shape(a["forget_distance"])[0]) == 1
+    return _n_seeds(a) if one else f"mean ± s.e. over {_n_seeds(a)}"
 
 
 def _log_axes(ax, x=False) -> None:

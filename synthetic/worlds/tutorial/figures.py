@@ -310,8 +310,8 @@ def log_time(race: dict) -> Figure:
     with style_context():
         fig = Figure(figsize=(4.2 * len(names), 3.4))
         axes = np.atleast_1d(fig.subplots(1, len(names)))
-        for c, (ax, name) in enumerate(zip(axes, names)):
-            ax.plot(steps[later], dist[c, later], color=method_color(name.split(" ")[0]), lw=1.8)
+        for c, (ax, name, color) in enumerate(zip(axes, names, _run_colors(names))):
+            ax.plot(steps[later], dist[c, later], color=color, lw=1.8)
             ax.set_xscale("log")
             ax.set_xlabel("step t (log scale)")
             ax.set_ylabel(r"$\|\theta_t - \theta_{ref}\|$")

@@ -18,6 +18,7 @@ from typing import Optional
 
 import numpy as np
 
+from figures.style import method_color
 from theory import get_method, npo_weight
 from theory.validate import check_int, check_positive
 
@@ -80,8 +81,8 @@ def weight_explorer():
     def draw(beta=1.0):
         curve = weight_curve(beta)
         fig, ax = plt.subplots(figsize=(5.5, 3.2))
-        ax.plot(curve["log_ratio"], np.ones_like(curve["log_ratio"]), color="tab:red", label="GA: 1")
-        ax.plot(curve["log_ratio"], curve["weight"], color="tab:blue", lw=2, label=f"NPO, β = {beta:.3g}")
+        ax.plot(curve["log_ratio"], np.ones_like(curve["log_ratio"]), color=method_color("GA"), label="GA: 1")
+        ax.plot(curve["log_ratio"], curve["weight"], color=method_color("NPO"), lw=2, label=f"NPO, β = {beta:.3g}")
         ax.set_xlabel("log(π / π_ref): how far the example is forgotten")
         ax.set_ylabel("weight W")
         ax.set_ylim(0, 1.1)
@@ -100,7 +101,8 @@ def race_explorer():
     def draw(beta=1.0, eta=1.0):
         r = race_curves(beta, eta)
         fig, (ax_d, ax_a) = plt.subplots(1, 2, figsize=(10, 3.2))
-        for k, (label, color) in enumerate(zip(r["labels"], ("tab:red", "tab:blue"))):
+        for k, label in enumerate(r["labels"]):
+            color = method_color(str(label).split(" ")[0])
             later = r["steps"] > 0
             ax_d.plot(r["steps"][later], r["distance"][k, later], color=color, label=str(label))
             ax_a.plot(r["steps"], r["retain_accuracy"][k], color=color, label=str(label))
