@@ -20,10 +20,12 @@ from synthetic.engine import Provider, Providers, Schedule, fit_reference_and_re
 from synthetic.models import logistic, transformer
 from synthetic.optim import SGD
 from synthetic.worlds.markov import data as markov
+from synthetic.worlds.section4 import data as section4_data
 from synthetic.worlds.section4 import pipeline
 from synthetic.worlds.section4.pipeline import unlearn_binary
 from synthetic.worlds.thm2 import run as thm2
 from synthetic.worlds.thm2.data import make_forget_set
+from synthetic.worlds.tofu_mini import measures as tofu_measures
 from theory import objectives as obj
 from theory import theorem2 as t2
 from theory.methods import Method, get_method, method_loss, stack_methods
@@ -156,6 +158,27 @@ ROWS = [
      lambda: engine.unlearn(logistic.BINARY_INPUTS, ["GA"], SGD, THETA, {}, Schedule((0, 1)), pipeline.binary_metrics,
                             hyperparams={"learning_rate": ["0.1"]}),
      r"^hyperparams\['learning_rate'\] must be a number or a 1-D sequence"),
+    # --- keys and tokens: refused by name, not by JAX's internals
+    ("transformer.init seed 0", lambda: transformer.init(0, transformer.TransformerConfig()),
+     r"^key must be one JAX PRNG key, e\.g\. jax\.random\.key\(0\) .* got 0$"),
+    ("make_dataset seed 'a'", lambda: section4_data.make_dataset("a"), r"^key must be one JAX PRNG key.* got 'a' \(a str\)"),
+    ("make_markov_data two keys", lambda: markov.make_markov_data(jax.random.split(jax.random.key(0))),
+     r"^key must be one JAX PRNG key.* got an array of dtype key<fry> and shape \(2,\)"),
+    ("random_features_init seed 1.0", lambda: logistic.random_features_init(1.0), r"^key must be one JAX PRNG key"),
+    ("generate seed 0", lambda: transformer.generate(_tf(), 0, [[1, 2]], length=3), r"^key must be one JAX PRNG key"),
+    ("forward string tokens", lambda: transformer.forward(_tf(), "abc"),
+     r"^tokens_BxT must be an integer array of token ids of shape \(batch, time\), got a str"),
+    ("greedy_complete ragged prompts", lambda: transformer.greedy_complete(_tf(), [[1, 2], [3]], [1, 1]),
+     r"^tokens_BxT must be an integer array of token ids"),
+    # --- the TOFU measures: one conversion, strings, booleans and complex numbers refused
+    ("forget_quality strings", lambda: tofu_measures.forget_quality(["0.1", "0.2"], [0.1, 0.2]),
+     r"^R_model must be an array of numbers, got \['0\.1', '0\.2'\]"),
+    ("forget_quality booleans", lambda: tofu_measures.forget_quality([0.5, 0.4], [True, False]),
+     r"^R_retrained must be an array of numbers, got \[True, False\]"),
+    ("truth_ratio complex", lambda: tofu_measures.truth_ratio([0.5 + 1j], [0.5]),
+     r"^p_perturbed must be an array of numbers, got \[\(0\.5\+1j\)\]"),
+    ("probability_score string", lambda: tofu_measures.probability_score("0.5", split="retain"),
+     r"^p_true must be an array of numbers, got '0\.5' \(a str\)"),
     # --- overflow: refused before any work
     ("gd_divergence eta 1e300", lambda: thm2.gd_divergence(_forget_set(), ["GA"], eta=1e300, steps=10),
      r"^eta=1e\+300 is too large for 10 steps: \|\|b\|\| could reach .* eta must be <= "),
@@ -201,6 +224,22 @@ def test_lists_given_to_the_objectives_equal_the_arrays(name, args, kwargs):
     from_arrays = fn(*(jnp.asarray(a, F32) for a in args), **kwargs)
     assert from_lists.dtype == from_arrays.dtype == F32
     np.testing.assert_array_equal(np.asarray(from_lists), np.asarray(from_arrays))
+
+
+def test_token_lists_and_numpy_scalars_equal_the_arrays():
+    params = _tf()
+    tokens = [[1, 2, 3], [4, 5, 0]]
+    as_array = jnp.asarray(tokens, jnp.int32)
+    np.testing.assert_array_equal(transformer.token_log_probs(params, tokens), transformer.token_log_probs(params, as_array))
+    np.testing.assert_array_equal(transformer.sequence_log_probs(params, tokens, [[1, 1, 1], [1, 1, 0]]),
+                                  transformer.sequence_log_probs(params, as_array, jnp.asarray([[1, 1, 1], [1, 1, 0]])))
+    np.testing.assert_array_equal(transformer.greedy_complete(params, tokens, [1, 2]),
+                                  transformer.greedy_complete(params, as_array, jnp.asarray([1, 2])))
+    # a raw key and a typed key of the same seed give the same parameters
+    config = transformer.TransformerConfig(vocab_size=10, context=4, layers=1, width=8, heads=2)
+    raw, typed = transformer.init(jax.random.PRNGKey(3), config), transformer.init(jax.random.key(3), config)
+    np.testing.assert_array_equal(raw["embed_VxD"], typed["embed_VxD"])
+    assert float(tofu_measures.forget_quality(np.float32([0.5, 0.7, 0.9]), [0.5, 0.7, 0.9])) == pytest.approx(1.0)
 
 
 def test_method_names_are_accepted_where_a_method_is_expected():

@@ -21,6 +21,7 @@ __all__ = [
     "check_broadcastable",
     "check_same_shape",
     "check_int",
+    "check_key",
     "check_labels",
     "as_float_array",
     "as_float_vector",
@@ -172,3 +173,17 @@ def check_int(value, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def check_key(key, name: str = "key") -> None:
+    """``ValueError`` unless ``key`` is one JAX PRNG key: a typed key (``jax.random.key(0)``) or
+    a raw ``uint32`` pair (``jax.random.PRNGKey(0)``). A plain seed such as ``0`` is refused
+    rather than guessed at: it would otherwise fail deep inside JAX."""
+    if isinstance(key, jax.core.Tracer):
+        return
+    dtype, shape = getattr(key, "dtype", None), getattr(key, "shape", None)
+    typed = dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key) and shape == ()
+    raw = dtype is not None and dtype == np.uint32 and shape == (2,)
+    if not (typed or raw):
+        raise ValueError(f"{name} must be one JAX PRNG key, e.g. jax.random.key(0) or jax.random.PRNGKey(0); "
+                         f"got {_shown(key) if dtype is None else f'an array of dtype {dtype} and shape {shape}'}")

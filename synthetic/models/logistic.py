@@ -26,7 +26,7 @@ import jax.numpy as jnp
 
 from synthetic.engine.inputs import Provider, Providers
 from theory.objectives import kl_divergence
-from theory.validate import check_int, check_labels
+from theory.validate import check_int, check_key, check_labels
 
 __all__ = [
     "logistic_log_probs",
@@ -88,6 +88,7 @@ def random_features_init(key: jax.Array, config: RandomFeaturesConfig = RandomFe
     ``theta`` starts at 0, the paper's initialisation for the reference model. Call inside
     ``jax.enable_x64(True)`` for float64 (the paper's precision).
     """
+    check_key(key)
     w = jax.random.normal(key, (config.n_features, config.d), dtype) / jnp.sqrt(jnp.asarray(config.d, dtype))
     return {"W": w, "theta": jnp.zeros(config.n_features, dtype)}
 
@@ -116,6 +117,7 @@ class SoftmaxConfig:
 
 def softmax_init(key: jax.Array, config: SoftmaxConfig = SoftmaxConfig(), scale: float = 0.0, dtype=jnp.float64) -> jax.Array:
     """``theta`` of shape ``(n_classes, d)``: zeros, or ``N(0, scale^2/d)`` entries."""
+    check_key(key)
     return scale * jax.random.normal(key, (config.n_classes, config.d), dtype) / jnp.sqrt(jnp.asarray(config.d, dtype))
 
 

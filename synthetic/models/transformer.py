@@ -49,7 +49,7 @@ import numpy as np
 
 from synthetic.engine.inputs import Provider, Providers
 from theory.objectives import kl_divergence
-from theory.validate import check_int, check_labels
+from theory.validate import check_int, check_key, check_labels
 
 __all__ = [
     "SEQUENCE_INPUTS",
@@ -177,6 +177,7 @@ def init(key: jax.Array, config: TransformerConfig) -> dict:
     residual outputs scaled by 1/sqrt(2L), zero biases; ``"torch"``, PyTorch's defaults (linear
     weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)), embeddings N(0, 1)); the positions
     N(0, ``config.pos_std``) when it is set. LayerNorm scales start at one and biases at zero."""
+    check_key(key)
     if not isinstance(config, TransformerConfig):
         raise ValueError(f"config must be a TransformerConfig, got {type(config).__name__}")
     L, D = config.layers, config.width
@@ -304,6 +305,19 @@ def _block(config: TransformerConfig, x_BxTxD, p):
     return _after_attention(config, x_BxTxD, o_BxTxHxK, p)
 
 
+def _as_tokens(tokens, name: str = "tokens_BxT"):
+    """``tokens`` as a JAX array (a nested list or numpy array of ids is converted; a string or
+    anything without numbers is refused naming ``name``)."""
+    if isinstance(tokens, jax.Array):  # traced values too
+        return tokens
+    if not isinstance(tokens, (str, bytes)):
+        try:
+            return jnp.asarray(tokens)
+        except (TypeError, ValueError):
+            pass
+    raise ValueError(f"{name} must be an integer array of token ids of shape (batch, time), got a {type(tokens).__name__}")
+
+
 def _check_tokens(tokens, config: TransformerConfig, name: str = "tokens_BxT") -> None:
     """Shape and dtype always; the ids' range ``[0, vocab_size)`` when ``tokens`` is concrete (an
     id out of range would be clamped by the embedding lookup: token 100 of a vocabulary of 10
@@ -348,6 +362,7 @@ def config_of(params) -> TransformerConfig:
 
 def _embed(params, tokens_BxT):
     config = config_of(params)
+    tokens_BxT = _as_tokens(tokens_BxT)
     _check_tokens(tokens_BxT, config)
     T = tokens_BxT.shape[1]
     return config, params["embed_VxD"][tokens_BxT] + params["pos_TxD"][None, :T]
@@ -394,6 +409,7 @@ def token_log_probs(params: dict, tokens_BxT: jax.Array) -> jax.Array:
 
     The first token is context only (there is no beginning-of-sequence token).
     """
+    tokens_BxT = _as_tokens(tokens_BxT)
     logp_BxTm1xV = next_token_log_probs(params, tokens_BxT)
     return jnp.take_along_axis(logp_BxTm1xV, tokens_BxT[:, 1:, None], axis=-1)[..., 0]
 
@@ -404,6 +420,7 @@ def sequence_log_probs(params: dict, tokens_BxT: jax.Array, mask_BxT: jax.Array)
     ``mask_BxT`` (0/1) marks real tokens; the transition into token ``t+1`` counts when
     ``mask[:, t+1]`` is 1 (so a padded tail contributes nothing).
     """
+    tokens_BxT, mask_BxT = _as_tokens(tokens_BxT), _as_tokens(mask_BxT, "mask_BxT")
     if jnp.shape(mask_BxT) != jnp.shape(tokens_BxT):
         raise ValueError(f"mask_BxT must have the shape of tokens_BxT {jnp.shape(tokens_BxT)}, got {jnp.shape(mask_BxT)}")
     lp_BxTm1 = token_log_probs(params, tokens_BxT)
@@ -452,8 +469,9 @@ def generate(params: dict, key: jax.Array, prompt_BxP, *, length: int, temperatu
     Returns:
       int32 tokens ``(B, N)`` beginning with the prompt.
     """
+    check_key(key)
     config = config_of(params)
-    prompt = jnp.asarray(prompt_BxP)
+    prompt = _as_tokens(prompt_BxP, "prompt_BxP")
     _check_tokens(prompt, config, "prompt_BxP")
     check_int(length, "length", prompt.shape[1])
     if length > config.context:
@@ -487,6 +505,9 @@ def greedy_complete(params: dict, tokens_BxT: jax.Array, prompt_length_B: jax.Ar
     Traceable: use it inside ``jit`` and ``vmap``. Returns int32 ``(B, T)``.
     """
     config = config_of(params)
+    tokens_BxT = _as_tokens(tokens_BxT)
+    if jnp.ndim(tokens_BxT) != 2:
+        raise ValueError(f"tokens_BxT must have shape (batch, time), got shape {jnp.shape(tokens_BxT)}")
     B, T = tokens_BxT.shape
     if T > config.context:
         raise ValueError(f"tokens_BxT has {T} positions, more than the context {config.context}")
@@ -499,6 +520,7 @@ def greedy_complete(params: dict, tokens_BxT: jax.Array, prompt_length_B: jax.Ar
         if lengths.size and (lengths.min() < 1 or lengths.max() > T):
             raise ValueError(f"prompt_length_B must be from 1 to {T} (a prompt has at least one token), got "
                              f"{lengths.min()} to {lengths.max()}")
+    prompt_length_B = jnp.asarray(prompt_length_B)
     H, K = config.heads, config.head_dim
     blocks = params["blocks"]
     empty = jnp.zeros((config.layers, B, T, H, K), DTYPE)
@@ -629,6 +651,7 @@ _jit_next_token_log_probs = jax.jit(next_token_log_probs)
 def jit_next_token_log_probs(params: dict, tokens_BxT: jax.Array) -> jax.Array:
     """:func:`next_token_log_probs`, jitted once for every caller (concrete token ids are
     range-checked before the compiled call)."""
+    tokens_BxT = _as_tokens(tokens_BxT)
     _check_tokens(tokens_BxT, config_of(params))
     return _jit_next_token_log_probs(params, tokens_BxT)
 
@@ -667,7 +690,7 @@ def sequence_batch(params_ref, forget_tokens, forget_mask, retain_tokens=None, r
     config = config_of(params_ref)
     for name, tokens in (("forget_tokens", forget_tokens), ("retain_tokens", retain_tokens), ("idk_tokens", idk_tokens)):
         if tokens is not None:
-            _check_tokens(jnp.asarray(tokens), config, name)
+            _check_tokens(_as_tokens(tokens, name), config, name)
     for name, mask, tokens in (("forget_mask", forget_mask, forget_tokens), ("retain_mask", retain_mask, retain_tokens),
                                ("idk_mask", idk_mask, idk_tokens), ("retain_attend", retain_attend, retain_tokens)):
         if mask is not None and not isinstance(mask, jax.core.Tracer):

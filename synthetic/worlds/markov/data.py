@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory.validate import check_int, check_labels
+from theory.validate import check_int, check_key, check_labels
 
 __all__ = [
     "MarkovConfig",
@@ -137,6 +137,7 @@ def sample_chain(key: jax.Array, matrix_VxV, initial_V, n: int, length: int) -> 
     Inverse-CDF sampling from uniforms drawn with ``key`` (one ``jax.random`` call, then a
     vectorised loop over the ``length`` positions; no per-shape compilation).
     """
+    check_key(key)
     mat = np.asarray(matrix_VxV, float)
     init = np.asarray(initial_V, float)
     if mat.ndim != 2 or mat.shape[0] != mat.shape[1] or init.shape != mat.shape[:1]:
@@ -194,6 +195,7 @@ class MarkovData:
 
 def make_markov_data(key: jax.Array, config: MarkovConfig = MarkovConfig()) -> MarkovData:
     """Sample the three sets and split each into train (first ``train_fraction``) and test."""
+    check_key(key)
     if not isinstance(config, MarkovConfig):
         raise ValueError(f"config must be a MarkovConfig, got {type(config).__name__}")
     mats = chain_matrices(config)

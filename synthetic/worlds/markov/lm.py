@@ -26,6 +26,7 @@ from synthetic.models.logistic import take_label
 from synthetic.optim import transformers_adamw
 from synthetic.worlds.markov import data as markov
 from theory.objectives import kl_divergence
+from theory.validate import check_key
 
 __all__ = ["METRICS", "GROUPS", "train_lm", "fit_or_load", "eval_sets", "markov_metrics", "adamw_injected",
            "evaluate"]
@@ -64,6 +65,7 @@ def train_lm(key, model: tf.TransformerConfig, data: markov.Sequences, train: di
     ``DataLoader`` keeps it).
     Returns ``(params, losses)`` (see :func:`synthetic.engine.train`).
     """
+    check_key(key)
     if data.tokens.shape[1] > model.context:
         raise ValueError(f"data length {data.tokens.shape[1]} exceeds the model context {model.context}")
     k_init, k_data = jax.random.split(key)

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory.validate import check_finite, check_int
+from theory.validate import check_finite, check_int, check_key
 
 __all__ = ["DataConfig", "Dataset", "make_dataset", "label_probability"]
 
@@ -106,6 +106,7 @@ def make_dataset(key: jax.Array, config: DataConfig = DataConfig(), dtype=jnp.fl
     Returns:
       A :class:`Dataset`. ``jax.vmap(make_dataset, (0, None))`` draws one per seed.
     """
+    check_key(key)
     kf, kr, kef, ker, kidk = jax.random.split(key, 5)
     x_f, y_f = _draw(kf, config.n_forget, config, forget=True, dtype=dtype)
     x_r, y_r = _draw(kr, config.n_retain, config, forget=False, dtype=dtype)

@@ -24,12 +24,14 @@ from synthetic.worlds.section4.data import DataConfig, make_dataset
 from synthetic.models.logistic import RandomFeaturesConfig, random_features_init
 from synthetic.worlds.section4.pipeline import METRICS, Problem, random_features_problem, unlearn_binary
 from theory.methods import get_method
+from theory.validate import check_key
 
 __all__ = ["prepare_seed", "run_grid_experiment", "run_fig4"]
 
 
 def prepare_seed(key, data_config: DataConfig, features_config: RandomFeaturesConfig) -> Problem:
     """Draw one seed's data and random-feature map and return its :class:`~synthetic.worlds.section4.pipeline.Problem`."""
+    check_key(key)
     k_data, k_features = jax.random.split(key)
     data = make_dataset(k_data, data_config)
     w = random_features_init(k_features, features_config)["W"]

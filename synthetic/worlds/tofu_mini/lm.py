@@ -34,7 +34,7 @@ from synthetic.models import transformer as tf
 from synthetic.optim import warmup_decay_adamw
 from synthetic.worlds.tofu_mini.data import CORPUS_VERSION, MAIN_SPLIT, SPLITS, Corpus, Encoded, make_corpus
 from synthetic.worlds.tofu_mini.profiles import PROFILE_VERSION, ProfileConfig, corpus_config, make_profile_corpus
-from theory.validate import check_int
+from theory.validate import check_int, check_key
 
 __all__ = ["MAIN_SPLIT", "world_corpus", "model_config", "train_qa_model", "equal_steps", "pretrain", "training_data",
            "train_models"]
@@ -76,6 +76,7 @@ def train_qa_model(key: jax.Array, model: tf.TransformerConfig, data: Encoded, t
     Returns:
       ``(params, losses)``.
     """
+    check_key(key)
     check_int(train["epochs"], "epochs")
     n = data.tokens.shape[0]
     steps = (n // int(train["batch_size"])) * int(train["epochs"])

@@ -80,6 +80,8 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 from scipy import stats
 
+from theory.validate import as_real_numpy
+
 __all__ = [
     "SPLITS",
     "UTILITY_SETS",
@@ -124,10 +126,7 @@ world-facts sets and the probability, ROUGE-L recall and truth-ratio score."""
 
 def _float_array(x, name: str, ndim: int | None = None, allow_empty: bool = False) -> np.ndarray:
     """``x`` as a float64 array, checked for the number of dimensions, emptiness and NaN."""
-    try:
-        a = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be an array of numbers, got {type(x).__name__}: {err}") from None
+    a = as_real_numpy(x, name)
     if ndim is not None and a.ndim != ndim:
         want = {0: "a scalar", 1: "a 1-D array", 2: "a 2-D array"}[ndim]
         raise ValueError(f"{name} must be {want}, got shape {a.shape}")
