@@ -275,6 +275,12 @@ def _imports_of(source: bytes, module: str, is_package: bool) -> tuple[str, ...]
     return tuple(_imported_names(tree, module, is_package))
 
 
+DECIDES_ONLY = frozenset({"theory.claims"})
+"""Project modules that only decide (the :class:`~theory.claims.Claim` record and its verdict
+rules): no cached number is computed with them, so a fingerprint does not follow an import of
+them (``theory/__init__.py`` imports one for convenience; an edit there recomputes nothing)."""
+
+
 def _with_parents(name: str) -> list[str]:
     """``a.b.c`` -> ``[a, a.b, a.b.c]``: importing a submodule runs its parents' ``__init__``."""
     parts = name.split(".")
@@ -305,7 +311,7 @@ def _collect(modules: Iterable[str], root: Optional[Path], files: Iterable = ())
             pending.extend(_with_parents(imported))
     while pending:
         name = pending.pop()
-        if name in seen:
+        if name in seen or (name in DECIDES_ONLY and name not in requested):
             continue
         seen.add(name)
         path = _module_file(root, name)

@@ -124,9 +124,9 @@ def test_the_cache_key_covers_the_worlds_run_code_and_nothing_that_decides_or_dr
     files = {p.relative_to(ROOT).as_posix() for p in store.fingerprint_files([module])}
     assert module.replace(".", "/") + ".py" in files  # its own world's run module
     assert f"synthetic/worlds/{exp.world}/__init__.py" in files
-    # What only decides, draws, reports or registers never recomputes arrays. (theory/claims.py, the
-    # Claim record that theory/__init__ exports, holds no threshold and is not a world's claims module.)
-    deciding = {f for f in files if f.startswith("synthetic/")
+    # What only decides, draws, reports or registers never recomputes arrays (theory/claims.py, the
+    # Claim record that theory/__init__ imports, included: store.DECIDES_ONLY).
+    deciding = {f for f in files if f.startswith(("synthetic/", "theory/"))
                 and f.rsplit("/", 1)[-1] in ("claims.py", "figures.py", "experiments.py")}
     deciding |= {f for f in files if f.endswith("_claims.py") or f.startswith("figures/")}
     deciding |= files & {"synthetic/report.py", "synthetic/analysis.py", "synthetic/registry.py"}
