@@ -176,8 +176,7 @@ def code_version(exp: Experiment) -> dict:
     by that script's source and the toolkit modules it imports.
     """
     modules, files = _fingerprinted(exp)
-    numerics = {"jax": jax.__version__, "x64": bool(jax.config.jax_enable_x64)}
-    return {"code": store.code_fingerprint(modules, files=files), **numerics}
+    return {"code": store.code_fingerprint(modules, files=files), **store.numeric_mode()}
 
 
 def is_cached(exp: Experiment, config: dict, folder: Optional[Path]) -> bool:

@@ -50,6 +50,7 @@ __all__ = [
     "write_problem",
     "code_fingerprint",
     "code_sources",
+    "numeric_mode",
     "is_project_module",
     "explain_miss",
     "fingerprint_files",
@@ -369,6 +370,15 @@ def code_fingerprint(modules: Iterable[str], *, root: Optional[Path] = None, fil
         digest.update(b"%d:%s%d:" % (len(name), name, len(data)))
         digest.update(data)
     return digest.hexdigest()[:16]
+
+
+def numeric_mode() -> dict:
+    """The part of a cache key that is neither config nor code: the JAX version and whether
+    float64 is on (``JAX_ENABLE_X64`` changes float32 runs' numbers too, through their
+    bookkeeping)."""
+    import jax
+
+    return {"jax": jax.__version__, "x64": bool(jax.config.jax_enable_x64)}
 
 
 def code_sources(modules: Iterable[str], *, root: Optional[Path] = None, files: Iterable = ()) -> dict[str, str]:

@@ -567,6 +567,44 @@ def test_an_entry_saved_by_newer_code_replaces_the_old_codes_and_keeps_other_con
     assert store.load(tmp_path, "exp", {**CONFIG, "seed": 1}, version={"code": "old"}) is not None
 
 
+def test_a_model_refitted_by_newer_code_replaces_the_old_codes_file(tmp_path):
+    params = {"w": np.arange(4.0, dtype=np.float32).reshape(2, 2)}
+
+    def fit():
+        return params, np.asarray([1.0, 0.5])
+
+    def saved():
+        return sorted(p.name for p in tmp_path.iterdir())
+
+    for code in ("old", "new"):
+        _, _, fitted = store.load_or_fit(tmp_path, "model", CONFIG, fit, lambda: params, version={"code": code})
+        assert fitted
+        assert len(saved()) == 2, saved()   # one .npz and its .json: the old code's were pruned
+    loaded, losses, fitted = store.load_or_fit(tmp_path, "model", CONFIG, fit, lambda: params, version={"code": "new"})
+    assert not fitted and np.array_equal(loaded["w"], params["w"]) and losses.tolist() == [1.0, 0.5]
+
+
+def test_the_numeric_mode_is_part_of_the_keys_of_results_and_models(tmp_path):
+    import jax
+
+    from synthetic.experiment import code_version
+    from synthetic.models import transformer as tf
+    from synthetic.registry import experiments
+    from synthetic.worlds.markov import lm as markov_lm
+
+    mode = store.numeric_mode()
+    assert mode == {"jax": jax.__version__, "x64": bool(jax.config.jax_enable_x64)}
+    with jax.enable_x64(not mode["x64"]):
+        assert store.numeric_mode()["x64"] is not mode["x64"]      # the mode is read when asked
+        assert code_version(experiments()["fig4"])["x64"] is not mode["x64"]
+    assert mode.items() <= code_version(experiments()["fig4"]).items()
+    model = tf.TransformerConfig(vocab_size=5, context=3, layers=1, width=4, heads=1)
+    params = tf.init(jax.random.key(0), model)
+    markov_lm.fit_or_load(tmp_path, "lm", CONFIG, model, lambda: (params, np.zeros(2)))
+    (meta,) = tmp_path.glob("lm-*.json")
+    assert mode.items() <= json.loads(meta.read_text())["version"].items()
+
+
 def test_a_cache_json_that_is_not_a_regular_file_is_a_reported_miss(tmp_path):
     import os
 

@@ -84,7 +84,7 @@ def fit_or_load(folder: Optional[Path], name: str, config: dict, model: tf.Trans
     saved model is reported through ``progress`` and refitted."""
     params, losses, fitted = store.load_or_fit(
         folder, name, config, fit, lambda: jax.eval_shape(lambda key: tf.init(key, model), jax.random.key(0)),
-        version={"code": store.code_fingerprint([__name__])}, on_problem=progress,
+        version={"code": store.code_fingerprint([__name__]), **store.numeric_mode()}, on_problem=progress,
     )  # fmt: skip
     if not fitted:
         progress(f"{name}: reusing saved parameters")

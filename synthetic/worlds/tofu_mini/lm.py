@@ -107,7 +107,7 @@ def _fit(model_dir, name: str, key_config: dict, fit, model, progress):
     """:func:`synthetic.store.load_or_fit` keyed by this module's code: ``(params, losses, trained)``."""
     return store.load_or_fit(
         model_dir, name, key_config, fit, lambda: jax.eval_shape(lambda key: tf.init(key, model), jax.random.key(0)),
-        version={"code": store.code_fingerprint([__name__])}, on_problem=progress,
+        version={"code": store.code_fingerprint([__name__]), **store.numeric_mode()}, on_problem=progress,
     )  # fmt: skip
 
 
