@@ -149,18 +149,22 @@ def run_experiment(exp: Experiment, config: dict, out: Path, progress: Progress)
     reset_peak()  # the peak memory reported is this experiment's (where the system can tell)
     t0 = time.perf_counter()
     seeds = seeds_of(config)
-    record = {"name": exp.name, "claims": [], "figures": [], "errors": [], "cached": False, "tables": {},
-              "seeds": max(seeds) if seeds else None}
+    record = {"name": exp.name, "claims": [], "figures": [], "errors": [], "unsaved": [], "cached": False,
+              "tables": {}, "seeds": max(seeds) if seeds else None}
     try:
         progress("running" if exp.cache else "checking")
-        arrays, record["cached"] = run_cached(exp, config, out / "cache", progress)
+        arrays, record["cached"] = run_cached(exp, config, out / "cache", progress, record["unsaved"].append)
         if record["cached"]:
             progress("reusing cached results")
         record["claims"] = list(exp.function("claims")(config, arrays))
         tables, draw = exp.function("tables"), exp.function("figures")
         record["tables"] = dict(tables(config, arrays)) if tables else {}
         for fig_name, fig in (draw(config, arrays) if draw else {}).items():
-            record["figures"] += [str(p.relative_to(out)) for p in save_figure(fig, out / "figures", fig_name)]
+            try:
+                record["figures"] += [str(p.relative_to(out)) for p in save_figure(fig, out / "figures", fig_name)]
+            except OSError as err:  # a full disk: the claims stand, the figure is missing
+                record["unsaved"].append(f"figure {fig_name} not written: {_one_line(err)}")
+                progress(record["unsaved"][-1])
     except Exception as e:  # report, keep going with the other experiments
         record["errors"].append(f"{type(e).__name__}: {e}")
         record["claims"].append(
@@ -265,9 +269,14 @@ def main(argv=None) -> int:
     claims = [c for r in records for c in r["claims"]]
     report = render_report(records, args.quick, machine)
     # both files of the run at once: never one from this run beside the other from the last
-    atomic_write_files({out / "claims.json": json.dumps([c.to_json() for c in claims], indent=2) + "\n",
-                        out / "report.md": report})
-    RESULTS_WRITTEN.set()
+    try:
+        atomic_write_files({out / "claims.json": json.dumps([c.to_json() for c in claims], indent=2) + "\n",
+                            out / "report.md": report})
+        RESULTS_WRITTEN.set()
+    except OSError as err:  # a disk filled during the run: the verdicts still reach the console
+        not_written = _one_line(err)
+    else:
+        not_written = None
 
     width = max((len(c.id) for c in claims), default=10)
     for kind in KINDS:
@@ -276,12 +285,22 @@ def main(argv=None) -> int:
     print()
     for line in headline(claims):
         print(line)
-    print(f"report: {out / 'report.md'}")
     errored = [r["name"] for r in records if r["errors"]]
+    unsaved = [f"{r['name']}: {what}" for r in records for what in r["unsaved"]]
+    if not_written:
+        print(f"paper_repro.py: could not write claims.json and report.md ({not_written}); the verdicts above are "
+              f"this run's, and {out} keeps the previous run's files", file=sys.stderr)
+    else:
+        print(f"report: {out / 'report.md'}")
+    for line in unsaved:
+        print(f"not saved: {line}", file=sys.stderr)
     if errored:
         print(f"errors in: {', '.join(errored)}", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if errored or unsaved or not_written else 0
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(f"{type(err).__name__}: {err}".split())
 
 
 INTERRUPTED = 130

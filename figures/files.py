@@ -12,7 +12,7 @@ __all__ = ["save_figure"]
 
 def save_figure(fig, folder: Path, name: str) -> list[Path]:
     """Write a figure as ``name.png`` and ``name.pdf``, or an animation as ``name.gif``, under
-    ``folder``; close it. Returns the paths written."""
+    ``folder``; close it (also when writing fails). Returns the paths written."""
     import matplotlib.pyplot as plt
     from matplotlib import animation
 
@@ -21,15 +21,19 @@ def save_figure(fig, folder: Path, name: str) -> list[Path]:
         # pending write, which Ctrl-C removes), then moves it in like every result.
         path = Path(folder) / f"{name}.gif"
         writer = animation.PillowWriter(fps=round(1000 / getattr(fig, "_interval", 100)))
-        atomic_write_files({path: lambda tmp: fig.save(tmp, writer=writer)})
-        plt.close(fig._fig)
+        try:
+            atomic_write_files({path: lambda tmp: fig.save(tmp, writer=writer)})
+        finally:
+            plt.close(fig._fig)
         return [path]
     paths = []
-    for ext in ("png", "pdf"):
-        buf = io.BytesIO()
-        fig.savefig(buf, format=ext, dpi=150, bbox_inches="tight")
-        path = Path(folder) / f"{name}.{ext}"
-        atomic_write_bytes(path, buf.getvalue())
-        paths.append(path)
-    plt.close(fig)
+    try:
+        for ext in ("png", "pdf"):
+            buf = io.BytesIO()
+            fig.savefig(buf, format=ext, dpi=150, bbox_inches="tight")
+            path = Path(folder) / f"{name}.{ext}"
+            atomic_write_bytes(path, buf.getvalue())
+            paths.append(path)
+    finally:  # written or not (a full disk), the figure's memory is given back
+        plt.close(fig)
     return paths

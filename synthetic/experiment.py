@@ -187,11 +187,13 @@ def is_cached(exp: Experiment, config: dict, folder: Optional[Path]) -> bool:
     return store.exists(folder, exp.cache_name or exp.name, config, version=code_version(exp))
 
 
-def run_cached(exp: Experiment, config: dict, folder: Optional[Path], progress: Progress = _silent
-               ) -> tuple[Results, bool]:
+def run_cached(exp: Experiment, config: dict, folder: Optional[Path], progress: Progress = _silent,
+               on_unsaved: Callable[[str], None] = _silent) -> tuple[Results, bool]:
     """``exp.run(config)``, or its saved results from ``folder`` when config and code match.
 
-    A damaged cache entry is reported through ``progress``, recomputed and replaced.
+    A damaged cache entry is reported through ``progress``, recomputed and replaced. Results
+    that cannot be saved (a full disk, a folder turned read-only) are still returned: the
+    failure is reported through ``progress`` and ``on_unsaved`` (one line), never raised.
     Returns:
       ``(results, from_cache)``.
     """
@@ -210,5 +212,10 @@ def run_cached(exp: Experiment, config: dict, folder: Optional[Path], progress: 
     with jax.enable_x64(True) if exp.float64 else contextlib.nullcontext():
         results = run(config, progress, folder)
     if use_cache:
-        store.save(folder, name, config, results, version=version, sources=sources)
+        try:
+            store.save(folder, name, config, results, version=version, sources=sources)
+        except OSError as err:  # a full disk: keep the computed results, say they are not cached
+            why = " ".join(f"{type(err).__name__}: {err}".split())
+            progress(f"could not cache the results ({why}); this run uses them, the next one recomputes them")
+            on_unsaved(f"results not cached: {why}")
     return results, False

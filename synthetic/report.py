@@ -91,6 +91,10 @@ def render_report(records: list[dict], quick: bool, machine: str = "") -> str:
     errored = [r["name"] for r in records if r["errors"]]
     if errored:
         lines += [f"**Errors in: {', '.join(errored)}** (their claims are missing; see the experiments below).", ""]
+    unsaved = [r["name"] for r in records if r.get("unsaved")]
+    if unsaved:
+        lines += [f"**Not saved in: {', '.join(unsaved)}** (the claims are this run's; what could not be written, "
+                  "results to the cache or figures, is listed below).", ""]
     lines += [VERDICT_RULE, ""]
     for kind in KINDS:
         cs = [c for c in claims if c.kind == kind]
@@ -118,4 +122,6 @@ def render_report(records: list[dict], quick: bool, machine: str = "") -> str:
                 lines.append(f"  - ![{fig}]({fig})")
         for err in r["errors"]:
             lines.append(f"  - error: {_cell(err)}")
+        for what in r.get("unsaved", []):
+            lines.append(f"  - not saved: {_cell(what)}")
     return "\n".join(lines) + "\n"

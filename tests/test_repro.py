@@ -119,6 +119,71 @@ def test_error_exits_nonzero_and_keeps_cached_results(tmp_path, monkeypatch):
     assert "boom" in claims[1]["measured"]
 
 
+def _drawing_experiment(name="fresh"):
+    """A computed experiment with one figure."""
+    def figures(config, arrays):
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots()
+        ax.plot(arrays["x"])
+        return {f"{name}_line": fig}
+
+    exp = _ok_experiment(name)
+    return Experiment(exp.name, exp.description, exp.config, exp.run, exp.claims, figures=figures)
+
+
+@pytest.mark.parametrize("full", ["cache", "everywhere"])
+def test_a_disk_that_fills_during_the_run_loses_no_computed_result(tmp_path, monkeypatch, capsys, full):
+    """The up-front check passes, then every write under ``full`` fails with ENOSPC: the computed
+    results still give their claims, the console and the report say what was not saved, the
+    exit status is 1, earlier files stay, and no temporary file is left."""
+    import errno
+
+    import matplotlib.pyplot as plt
+
+    from synthetic import store
+
+    monkeypatch.setattr(paper_repro, "EXPERIMENTS", {"ok": _ok_experiment()})
+    assert paper_repro.main(["--out", str(tmp_path)]) == 0
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and "jax" not in p.parts}
+    capsys.readouterr()
+
+    checked, real_write_temp, real_check = [], store._write_temp, paper_repro.output_problem
+
+    def check_then_fill(out):
+        problem = real_check(out)
+        checked.append(True)  # from here on the disk is full
+        return problem
+
+    def full_disk(path, data):
+        if checked and (full == "everywhere" or "cache" in Path(path).parts):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write_temp(path, data)
+
+    monkeypatch.setattr(paper_repro, "output_problem", check_then_fill)
+    monkeypatch.setattr(store, "_write_temp", full_disk)
+    monkeypatch.setattr(paper_repro, "EXPERIMENTS", {"ok": _ok_experiment(), "fresh": _drawing_experiment()})
+    figures_open = len(plt.get_fignums())
+    assert paper_repro.main(["--out", str(tmp_path)]) == 1
+    out, err = capsys.readouterr()
+    assert "PASS         paper       fresh.sum" in out            # the computed result gave its claim
+    assert "not saved: fresh: results not cached: OSError: [Errno 28] No space left on device" in err
+    assert len(plt.get_fignums()) == figures_open                  # the figure was closed, written or not
+    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and "jax" not in p.parts}
+    assert not [p for p in after if p.name.startswith(".") and ".tmp" in p.name]
+    if full == "everywhere":
+        assert "could not write claims.json and report.md (OSError: [Errno 28] No space left on device)" in err
+        assert "not saved: fresh: figure fresh_line not written" in err
+        assert after == before                                     # the previous run's files, untouched
+    else:
+        claims = json.loads((tmp_path / "claims.json").read_text())
+        assert [c["id"] for c in claims] == ["ok.sum", "fresh.sum"]
+        report = (tmp_path / "report.md").read_text()
+        assert "**Not saved in: fresh**" in report and "not saved: results not cached: OSError" in report
+        assert (tmp_path / "figures" / "fresh_line.png").is_file()
+        assert {p: b for p, b in after.items() if "cache" in p.parts} == {p: b for p, b in before.items() if "cache" in p.parts}
+
+
 def test_second_run_uses_cache(tmp_path, monkeypatch):
     calls = []
     exp = _ok_experiment()
