@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Optional
 
 from figures.files import save_figure
+from synthetic import distributed
 from synthetic.compile_cache import use_compilation_cache
 from synthetic.experiment import Experiment, is_cached, run_cached, seeds_of, with_seeds
 from synthetic.memory import peak_mb, release, reset_peak
@@ -77,7 +78,8 @@ class Progress:
         self.prefix = ""
 
     def __call__(self, msg: str) -> None:
-        print(f"[{time.perf_counter() - self.t0:7.1f}s] {self.prefix}{msg}", file=self.stream, flush=True)
+        if self.stream is not None:  # None: a distributed run's other processes, which stay quiet
+            print(f"[{time.perf_counter() - self.t0:7.1f}s] {self.prefix}{msg}", file=self.stream, flush=True)
 
 
 class TimeLeft:
@@ -137,6 +139,8 @@ def devices_line() -> str:
 
     devs = jax.devices()
     line = f"JAX {jax.__version__} on {len(devs)} {devs[0].platform} device{'s' if len(devs) > 1 else ''}"
+    if jax.process_count() > 1:
+        return line + f" in {jax.process_count()} processes ({len(jax.local_devices())} here)"
     if devs[0].platform == "cpu":
         line += f" ({cpu_cores()} cores; {ENV}=N sets the device count)"
     return line
@@ -153,7 +157,15 @@ def run_experiment(exp: Experiment, config: dict, out: Path, progress: Progress)
               "tables": {}, "seeds": max(seeds) if seeds else None}
     try:
         progress("running" if exp.cache else "checking")
-        arrays, record["cached"] = run_cached(exp, config, out / "cache", progress, record["unsaved"].append)
+        try:
+            arrays, record["cached"] = run_cached(exp, config, out / "cache", progress, record["unsaved"].append)
+        except Exception as e:
+            if distributed.is_distributed():  # the other processes may wait for this one: stop them all
+                _stop_distributed_run(exp.name, e)
+            raise
+        if not distributed.is_writer():  # the other processes compute; process 0 decides, draws and writes
+            record["seconds"] = time.perf_counter() - t0
+            return record
         if record["cached"]:
             progress("reusing cached results")
         record["claims"] = list(exp.function("claims")(config, arrays))
@@ -186,6 +198,16 @@ def run_experiment(exp: Experiment, config: dict, out: Path, progress: Progress)
     return record
 
 
+def _stop_distributed_run(name: str, err: BaseException) -> None:
+    """End this process of a distributed run at once, with the error: the others are stopped by
+    the launcher, or by JAX when this process's heartbeat stops; none of them waits forever."""
+    traceback.print_exc()
+    print(f"paper_repro.py: error: process {distributed.process_index()}: {name} failed ({type(err).__name__}: "
+          f"{err}); stopping the distributed run", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(1)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -200,7 +222,21 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help=f"seeds of every seed-based experiment (default {DEFAULT_SEEDS}; 2 with --quick); "
                         "the intervals of the verdicts are over these seeds")
     parser.add_argument("--list", action="store_true", help="list the experiments and exit")
+    cluster = parser.add_argument_group(
+        "distributed run", "join other processes through jax.distributed (python -m synthetic.launch -n N "
+        f"starts N on this machine; {distributed.ENV_COORDINATOR}, {distributed.ENV_PROCESSES} and "
+        f"{distributed.ENV_PROCESS_ID} do the same as the flags)")
+    cluster.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address (it listens there)")
+    cluster.add_argument("--num-processes", metavar="N", help="how many processes take part")
+    cluster.add_argument("--process-id", metavar="I", help="this process's index, 0 to N-1 (0 writes the results)")
+    cluster.add_argument("--distributed", action="store_true",
+                         help="join a run that JAX finds by itself (under SLURM's srun or Open MPI's mpirun)")
     args = parser.parse_args(argv)
+    try:
+        args.cluster = distributed.requested(args.coordinator, args.num_processes, args.process_id,
+                                             auto=args.distributed)
+    except ValueError as e:
+        parser.error(str(e))
     if args.seeds is not None and not 2 <= args.seeds <= MAX_SEEDS:
         parser.error(f"--seeds: allowed 2 to {MAX_SEEDS} (at least 2 for an interval over seeds), got {args.seeds}")
     if args.out is not None:
@@ -247,17 +283,26 @@ def main(argv=None) -> int:
             print(f"{exp.name:17s} {exp.world:10s} {exp.description}")
         return 0
     out: Path = args.out
-    problem = output_problem(out)  # before any work: a run must not end unable to write its results
-    if problem:
-        print(f"paper_repro.py: error: --out: {problem}", file=sys.stderr)
+    if args.cluster is not None:
+        try:
+            distributed.join(args.cluster)
+        except Exception as e:  # JAX's own error: unreachable coordinator, a timeout, a taken port
+            print(f"paper_repro.py: error: could not join the distributed run: {type(e).__name__}: {e}", file=sys.stderr)
+            return 2
+    writer = distributed.is_writer()
+    # before any work: a run must not end unable to write its results (process 0 writes them)
+    problem = output_problem(out) if writer else None
+    if not distributed.agree(problem is None):
+        print(f"paper_repro.py: error: --out: {problem}" if writer else
+              "paper_repro.py: error: --out: process 0 cannot write there (see its message)", file=sys.stderr)
         return 2
-    progress = Progress()
+    progress = Progress() if writer else Progress(stream=None)
     machine = devices_line()
     progress(machine)
-    if use_compilation_cache(out / "cache" / "jax"):  # a rerun loads the compiled programs
+    if writer and use_compilation_cache(out / "cache" / "jax"):  # a rerun loads the compiled programs
         progress(f"compiled programs are kept in {out / 'cache' / 'jax'} (delete it to compile afresh)")
     configs = {n: (EXPERIMENTS[n], experiment_config(EXPERIMENTS[n], args.quick, args.seeds)) for n in args.names}
-    time_left = TimeLeft(configs, args.quick, out)
+    time_left = TimeLeft(configs, args.quick or not writer, out)
     records = []
     for name, (exp, config) in configs.items():
         if (line := time_left.line()) is not None:
@@ -266,6 +311,14 @@ def main(argv=None) -> int:
         time_left.done(name, records[-1]["seconds"], records[-1]["cached"])
         release()  # one experiment's compiled programs and freed heap do not add to the next one's
 
+    if not writer:  # process 0 writes and reports; this one exits with its status
+        return distributed.writer_status(0)
+    status = _finish(records, args, out, machine)
+    return distributed.writer_status(status)
+
+
+def _finish(records: list[dict], args: argparse.Namespace, out: Path, machine: str) -> int:
+    """Write claims.json and report.md, print the verdicts; the exit status."""
     claims = [c for r in records for c in r["claims"]]
     report = render_report(records, args.quick, machine)
     # both files of the run at once: never one from this run beside the other from the last

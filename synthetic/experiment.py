@@ -33,7 +33,7 @@ from typing import Any, Callable, Optional, Union
 
 import jax
 
-from synthetic import store
+from synthetic import distributed, store
 
 __all__ = ["Experiment", "resolve", "run_cached", "is_cached", "code_version", "with_seeds", "seeds_of"]
 
@@ -201,8 +201,9 @@ def run_cached(exp: Experiment, config: dict, folder: Optional[Path], progress: 
     use_cache = exp.cache and folder is not None
     version = code_version(exp) if use_cache else None
     sources = None
-    if use_cache:
-        results = store.load(folder, name, config, version=version, on_problem=progress)
+    if use_cache:  # process 0 reads the cache; in a distributed run it sends what it found to the others
+        results = distributed.from_writer(lambda: store.load(folder, name, config, version=version,
+                                                             on_problem=progress))
         if results is not None:
             return results, True
         modules, files = _fingerprinted(exp)
@@ -211,7 +212,7 @@ def run_cached(exp: Experiment, config: dict, folder: Optional[Path], progress: 
     run = exp.function("run")
     with jax.enable_x64(True) if exp.float64 else contextlib.nullcontext():
         results = run(config, progress, folder)
-    if use_cache:
+    if use_cache and distributed.is_writer():  # only process 0 writes
         try:
             store.save(folder, name, config, results, version=version, sources=sources)
         except OSError as err:  # a full disk: keep the computed results, say they are not cached

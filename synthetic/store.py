@@ -746,12 +746,14 @@ def load_or_fit(folder: Optional[Path], name: str, config: dict, fit, like, *, v
     Returns:
       ``(params, losses, fitted)``: ``fitted`` is False when the parameters were loaded.
     """
-    if folder is not None:
-        saved = load(folder, name, config, version=version, on_problem=on_problem)
+    from synthetic import distributed
+
+    if folder is not None:  # process 0 reads; in a distributed run every process gets what it found
+        saved = distributed.from_writer(lambda: load(folder, name, config, version=version, on_problem=on_problem))
         if saved is not None:
             losses = saved.pop("losses")
             return unflatten_tree(flatten_results(saved), like()), losses, False
     params, losses = fit()
-    if folder is not None:
+    if folder is not None and distributed.is_writer():
         save(folder, name, config, {**unflatten_results(flatten_tree(params)), "losses": losses}, version=version)
     return params, losses, True

@@ -45,6 +45,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from synthetic.distributed import to_host
 from synthetic.engine.inputs import Providers
 from synthetic.engine.schedule import Schedule
 from theory.methods import Method, as_methods, method_loss, stack_methods
@@ -359,7 +360,6 @@ def _unlearn_in_turn(providers, stacked, need, optimizer, params, data, schedule
     per_device = (n_runs + pad) // mesh.devices.size
     seed_of, setting_of = np.divmod(np.arange(n_runs), n_settings)
     runs = {
-        "key": jax.vmap(jax.random.key)(jnp.asarray(np.asarray(seed_list)[seed_of], jnp.uint32)),
         "seed": jnp.asarray(seed_of, jnp.int32),
         "method": jax.tree.map(lambda a: jnp.asarray(a, dtype)[setting_of], stacked),
         "hyper": {k: jnp.asarray(v, dtype)[setting_of] for k, v in hyper.items()},
@@ -367,6 +367,8 @@ def _unlearn_in_turn(providers, stacked, need, optimizer, params, data, schedule
     runs = _repeat_last(runs, pad)
     runs["turn"] = jnp.asarray(np.arange(n_runs + pad) % per_device, jnp.int32)
     runs = jax.device_put(runs, NamedSharding(mesh, P("runs")))
+    run_seeds = np.asarray(seed_list)[np.concatenate([seed_of, np.repeat(seed_of[-1:], pad)])]
+    runs["key"] = _keys(run_seeds, NamedSharding(mesh, P("runs")))
     params, data, context = (jax.device_put(t, NamedSharding(mesh, P())) for t in (params, data, context))
     steps = schedule.array()
     intervals = jnp.asarray(np.stack([np.concatenate([[0], steps[:-1]]), steps], axis=1), jnp.int32)
@@ -380,9 +382,10 @@ def _unlearn_in_turn(providers, stacked, need, optimizer, params, data, schedule
     records, diverged, tracked = _run_reporting(run, progress, turns * int(steps[-1]))
 
     def grid(a):  # (R, ...) -> (S, C, ...)
-        a = np.asarray(a)[:n_runs]
+        a = a[:n_runs]
         return a.reshape((n_seeds, n_settings) + a.shape[1:])
 
+    records, diverged, tracked = to_host((records, diverged, tracked))  # from every process, in a distributed run
     return _outputs(jax.tree.map(grid, records), jax.tree.map(grid, diverged), jax.tree.map(grid, tracked), steps)
 
 
@@ -415,6 +418,17 @@ def run_mesh(devices=None) -> Mesh:
     """A one-axis mesh named ``"runs"`` over ``devices`` (default: all visible devices)."""
     devices = jax.devices() if devices is None else devices
     return Mesh(np.asarray(devices), ("runs",))
+
+
+def _keys(seeds, sharding):
+    """``jax.random.key(s)`` of each seed, made where ``sharding`` puts them (a key array cannot
+    be moved onto devices of other processes; made there, it can be sharded over them)."""
+    return _key_maker(sharding)(jnp.asarray(seeds, jnp.uint32))
+
+
+@functools.lru_cache(maxsize=8)
+def _key_maker(sharding):
+    return jax.jit(jax.vmap(jax.random.key), out_shardings=sharding)
 
 
 def _repeat_last(tree, pad: int):
@@ -626,7 +640,6 @@ def unlearn(
     on_settings, on_seeds = (replicated, runs) if by_seed else (runs, replicated)
     padded = jax.device_put(jax.tree.map(lambda a: a.astype(dtype), padded), on_settings)
     hyper = jax.device_put({k: _repeat_last(jnp.asarray(v, dtype), pad_c) for k, v in hyper.items()}, on_settings)
-    keys = jax.vmap(jax.random.key)(jnp.asarray(seed_list + seed_list[-1:] * pad_s, jnp.uint32))
 
     def seed_part(name, tree):
         if name not in per_seed:
@@ -634,7 +647,7 @@ def unlearn(
         return jax.device_put(_repeat_last(tree, pad_s), on_seeds)
 
     params, data, context = (seed_part(n, t) for n, t in (("params", params), ("data", data), ("context", context)))
-    keys = jax.device_put(keys, on_seeds)
+    keys = _keys(np.asarray(seed_list + seed_list[-1:] * pad_s), on_seeds)
     steps = schedule.array()
     intervals = jnp.asarray(np.stack([np.concatenate([[0], steps[:-1]]), steps], axis=1), jnp.int32)
     axes = tuple(0 if name in per_seed else None for name in PER_SEED)
@@ -644,5 +657,6 @@ def unlearn(
         optimizer=optimizer, batches=batches, metrics=metrics, track=track, report=progress is not None,
     )  # fmt: skip
     records, diverged, tracked = _run_reporting(run, progress, int(steps[-1]))
-    cut = functools.partial(jax.tree.map, lambda v: np.asarray(v)[:n_seeds, :n_settings])
+    records, diverged, tracked = to_host((records, diverged, tracked))  # from every process, in a distributed run
+    cut = functools.partial(jax.tree.map, lambda v: v[:n_seeds, :n_settings])
     return _outputs(cut(records), cut(diverged), cut(tracked), steps)

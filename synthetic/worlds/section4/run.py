@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from synthetic import engine
+from synthetic import distributed, engine
 from synthetic.worlds.section4.data import DataConfig, make_dataset
 from synthetic.models.logistic import RandomFeaturesConfig, random_features_init
 from synthetic.worlds.section4.pipeline import METRICS, Problem, random_features_problem, unlearn_binary
@@ -68,6 +68,8 @@ def _prepared_and_fitted(data_config: DataConfig, features_config: RandomFeature
         keys, laws, fit["learning_rate"], shapes=shapes, features_config=features_config,
         solver=fit["solver"], steps=fit["steps"],
     )  # fmt: skip
+    if distributed.is_distributed():  # the fits were sharded over processes: every process gets them all
+        return distributed.to_host(out)
     return jax.block_until_ready(out)
 
 
