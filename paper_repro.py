@@ -5,6 +5,7 @@
     python paper_repro.py --only symbolic --only fig4
     python paper_repro.py --seeds 10              # firmer verdicts (default 5 seeds)
     python paper_repro.py --list
+    python -m synthetic.launch -n 2 paper_repro.py --only fig4   # as 2 joined processes (docs/distributed.md)
 
 Each experiment's arrays are cached under the output folder by a hash of its config and of
 the code that computes them, so a second run only redraws. The run ends with ``report.md``

@@ -737,23 +737,37 @@ def load_or_fit(folder: Optional[Path], name: str, config: dict, fit, like, *, v
                 on_problem=lambda msg: None):
     """A fitted model's parameters, saved under ``folder`` and reused.
 
+    In a distributed run (:mod:`synthetic.distributed`) process 0 alone loads or fits, and
+    saves; the others receive its parameters, so the processes never disagree about a model and
+    do not fit it again each (on one machine they would share its cores). ``fit`` must therefore
+    be a computation of one process (the toolkit's training loops are), not a sharded grid.
+
     Args:
       folder: where models are kept (``None``: always fit, never write).
       name, config, version: the key, as for :func:`save` / :func:`load`.
       fit: ``() -> (params, losses)``, called when nothing usable is saved.
       like: ``() -> pytree`` of the parameters' structure (e.g. ``jax.eval_shape`` of an init).
-      on_problem: told about a damaged saved file (which is then refitted and replaced).
+      on_problem: told about a damaged saved file (which is then refitted and replaced), and about
+        a model that could not be saved (a full disk: it is used, and fitted again next time).
     Returns:
       ``(params, losses, fitted)``: ``fitted`` is False when the parameters were loaded.
     """
     from synthetic import distributed
 
-    if folder is not None:  # process 0 reads; in a distributed run every process gets what it found
-        saved = distributed.from_writer(lambda: load(folder, name, config, version=version, on_problem=on_problem))
-        if saved is not None:
-            losses = saved.pop("losses")
-            return unflatten_tree(flatten_results(saved), like()), losses, False
-    params, losses = fit()
-    if folder is not None and distributed.is_writer():
-        save(folder, name, config, {**unflatten_results(flatten_tree(params)), "losses": losses}, version=version)
-    return params, losses, True
+    def on_writer() -> dict:
+        if folder is not None:
+            saved = load(folder, name, config, version=version, on_problem=on_problem)
+            if saved is not None:
+                return {**saved, "_fitted": np.asarray(False)}
+        params, losses = fit()
+        arrays = {**unflatten_results(flatten_tree(params)), "losses": np.asarray(losses)}
+        if folder is not None:
+            try:
+                save(folder, name, config, arrays, version=version)
+            except OSError as err:
+                on_problem(f"{name}: could not save the model ({_one_line(err)}); it is used, and fitted again next time")
+        return {**arrays, "_fitted": np.asarray(True)}
+
+    got = distributed.from_writer(on_writer)
+    fitted, losses = bool(got.pop("_fitted")), got.pop("losses")
+    return unflatten_tree(flatten_results(got), like()), losses, fitted

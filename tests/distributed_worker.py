@@ -1,8 +1,9 @@
 """One process of the distributed tests (``tests/test_distributed.py``), or the single-process run
 they compare with: started by ``python -m synthetic.launch -n 2`` or run alone.
 
-    python tests/distributed_worker.py grids OUT   # a section-4 grid (float64) and a transformer grid
-                                                   # (float32); process 0 writes OUT/grids.npz, then
+    python tests/distributed_worker.py grids OUT   # a section-4 grid (float64), a transformer grid
+                                                   # (float32) and a model fitted by process 0 alone;
+                                                   # process 0 writes OUT/grids.npz, then every process
                                                    # runs paper_repro on a tiny experiment into OUT/p<id>
     python tests/distributed_worker.py die         # process 1 dies after the first collective
 """
@@ -67,6 +68,21 @@ def transformer_grid() -> dict:
     return {"forget_logp": out["forget_logp"], "diverged_step": out["diverged_step"]}
 
 
+def fitted_model() -> dict:
+    """A model through store.load_or_fit: process 0 alone fits it (another process fitting fails
+    the run), and every process gets its parameters."""
+    model = tf.TransformerConfig(vocab_size=12, context=8, layers=1, width=16, heads=2)
+
+    def fit():
+        if not distributed.is_writer():
+            raise AssertionError(f"process {distributed.process_index()} fitted the model")
+        return tf.init(jax.random.key(5), model), np.arange(3.0)
+
+    params, losses, fitted = store.load_or_fit(None, "model", {}, fit, lambda: jax.eval_shape(
+        lambda: tf.init(jax.random.key(0), model)), version=1)
+    return {"embed": np.asarray(params["embed_VxD"]), "losses": np.asarray(losses), "fitted": np.asarray(fitted)}
+
+
 def tiny_experiment() -> Experiment:
     """An experiment whose run is an engine grid (sharded over every process) and whose claim
     prints its numbers, for paper_repro.py."""
@@ -94,6 +110,7 @@ def main(argv) -> int:
     out = Path(argv[2])
     arrays = {f"section4/{k}": v for k, v in section4_grid().items()}
     arrays.update({f"transformer/{k}": v for k, v in transformer_grid().items()})
+    arrays.update({f"model/{k}": v for k, v in fitted_model().items()})
     if distributed.is_writer():
         out.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()

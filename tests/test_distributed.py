@@ -109,6 +109,7 @@ def test_two_processes_compute_what_one_process_computes(runs):
         assert two[name].dtype == one[name].dtype and np.array_equal(two[name], one[name], equal_nan=numbers), name
     assert two["section4/forget_distance"].shape == (3, 6, 4)           # 3 seeds over 2 devices: padded, cut
     assert np.isfinite(two["transformer/forget_logp"]).all()
+    assert bool(two["model/fitted"]) and two["model/losses"].tolist() == [0.0, 1.0, 2.0]  # process 0's fit, sent
     claims_two = json.loads((base / "two" / "p0" / "claims.json").read_text())
     claims_one = json.loads((base / "one" / "p0" / "claims.json").read_text())
     assert claims_two == claims_one and "mean final forget log-prob" in claims_two[0]["measured"]
