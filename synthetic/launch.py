@@ -32,8 +32,10 @@ from synthetic.distributed import ENV_COORDINATOR, ENV_PROCESS_ID, ENV_PROCESSES
 
 __all__ = ["free_port", "launch", "main"]
 
-GRACE = 10.0
-"""Seconds the other processes get to exit after SIGTERM, before SIGKILL."""
+GRACE = 2.0
+"""Seconds the other processes get to exit after SIGTERM, before SIGKILL. Short: a process that
+has joined a distributed run does not stop on SIGTERM (JAX takes it as a preemption notice),
+and a kill loses nothing (the toolkit's files are only ever renamed into place whole)."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -20,30 +20,22 @@ cluster = distributed.requested()
 if cluster is not None:
     distributed.join(cluster, heartbeat_timeout=5)
 
-import io  # noqa: E402
 import os  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-
-from synthetic import engine, store  # noqa: E402
-from synthetic.experiment import Experiment  # noqa: E402
-from synthetic.models import transformer as tf  # noqa: E402
-from synthetic.optim import SGD  # noqa: E402
-from synthetic.worlds.section4 import config as s4_config  # noqa: E402
-from synthetic.worlds.section4.run import run_grid_experiment  # noqa: E402
-from theory.claims import Claim  # noqa: E402
-from theory.methods import get_method  # noqa: E402
 
 
 def section4_grid() -> dict:
     """Figure 4's six methods on a shrunk problem, 3 seeds (an odd count: padding crosses processes)."""
+    from synthetic.worlds.section4 import config as s4_config
+    from synthetic.worlds.section4.run import run_grid_experiment
+
     config = s4_config.fig4_config(1.0, quick=True)
     config["data"].update(n_forget=20, n_retain=60, n_eval_forget=40, n_eval_retain=40)
     config["features"]["n_features"] = 32
-    config.update(seeds=3, steps=60, eval_every=20, fit={**config["fit"], "steps": 300})
+    config.update(seeds=3, steps=40, eval_every=20, fit={**config["fit"], "steps": 100})
     with jax.enable_x64(True):
         out = run_grid_experiment(config)
     return {k: v for k, v in out.items() if not k.startswith("seconds")}
@@ -52,6 +44,13 @@ def section4_grid() -> dict:
 def transformer_grid() -> dict:
     """GA and NPO on a tiny float32 transformer, one run at a time per device (as the Markov and
     TOFU worlds run), 2 seeds x 3 settings."""
+    import jax.numpy as jnp
+
+    from synthetic import engine
+    from synthetic.models import transformer as tf
+    from synthetic.optim import SGD
+    from theory.methods import get_method
+
     model = tf.TransformerConfig(vocab_size=12, context=8, layers=1, width=16, heads=2)
     params = tf.init(jax.random.key(0), model)
     tokens = jax.random.randint(jax.random.key(1), (16, 8), 0, 12)
@@ -71,6 +70,9 @@ def transformer_grid() -> dict:
 def fitted_model() -> dict:
     """A model through store.load_or_fit: process 0 alone fits it (another process fitting fails
     the run), and every process gets its parameters."""
+    from synthetic import store
+    from synthetic.models import transformer as tf
+
     model = tf.TransformerConfig(vocab_size=12, context=8, layers=1, width=16, heads=2)
 
     def fit():
@@ -83,9 +85,12 @@ def fitted_model() -> dict:
     return {"embed": np.asarray(params["embed_VxD"]), "losses": np.asarray(losses), "fitted": np.asarray(fitted)}
 
 
-def tiny_experiment() -> Experiment:
+def tiny_experiment():
     """An experiment whose run is an engine grid (sharded over every process) and whose claim
     prints its numbers, for paper_repro.py."""
+    from synthetic.experiment import Experiment
+    from theory.claims import Claim
+
     def run(config, progress, folder):
         return transformer_grid()
 
@@ -99,14 +104,18 @@ def tiny_experiment() -> Experiment:
 
 def main(argv) -> int:
     mode = argv[1]
-    if mode == "die":
-        x = jax.device_put(np.arange(4.0, dtype=np.float32),
-                           jax.sharding.NamedSharding(engine.run_mesh(), jax.sharding.PartitionSpec("runs")))
+    if mode == "die":  # JAX alone: this mode is about processes, not about the toolkit's programs
+        mesh = jax.sharding.Mesh(np.asarray(jax.devices()), ("runs",))
+        x = jax.device_put(np.arange(4.0, dtype=np.float32), jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("runs")))
         distributed.to_host(x * 2)  # a collective every process takes part in
         if distributed.process_index() == 1:
             os._exit(3)
         distributed.to_host(x * 3)  # process 0 waits here for a process that is gone
         return 0
+    import io
+
+    from synthetic import store
+
     out = Path(argv[2])
     arrays = {f"section4/{k}": v for k, v in section4_grid().items()}
     arrays.update({f"transformer/{k}": v for k, v in transformer_grid().items()})

@@ -26,7 +26,7 @@ TIMEOUT = 300
 
 
 def _env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NPO_") and k != "XLA_FLAGS"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NPO_")}  # the suite's compile flags and cache kept
     return {**env, "PYTHONPATH": str(ROOT), **extra}
 
 
@@ -107,7 +107,7 @@ def test_two_processes_compute_what_one_process_computes(runs):
         # device count, so the same programs; the documented tolerance for float32 is 1e-6)
         numbers = one[name].dtype.kind in "fc"
         assert two[name].dtype == one[name].dtype and np.array_equal(two[name], one[name], equal_nan=numbers), name
-    assert two["section4/forget_distance"].shape == (3, 6, 4)           # 3 seeds over 2 devices: padded, cut
+    assert two["section4/forget_distance"].shape == (3, 6, 3)           # 3 seeds over 2 devices: padded, cut
     assert np.isfinite(two["transformer/forget_logp"]).all()
     assert bool(two["model/fitted"]) and two["model/losses"].tolist() == [0.0, 1.0, 2.0]  # process 0's fit, sent
     claims_two = json.loads((base / "two" / "p0" / "claims.json").read_text())
