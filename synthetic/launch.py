@@ -30,7 +30,7 @@ from typing import Optional, Sequence
 from synthetic.devices import ENV as DEVICES_ENV, cpu_cores
 from synthetic.distributed import ENV_COORDINATOR, ENV_PROCESS_ID, ENV_PROCESSES, MAX_PROCESSES
 
-__all__ = ["free_port", "launch", "main"]
+__all__ = ["free_port", "launch", "main", "split_arguments"]
 
 GRACE = 2.0
 """Seconds the other processes get to exit after SIGTERM, before SIGKILL. Short: a process that
@@ -128,6 +128,26 @@ def launch(n: int, command: Sequence[str], *, port: Optional[int] = None, grace:
     return status
 
 
+_OPTIONS = {"-n": True, "--processes": True, "--port": True, "-h": False, "--help": False}
+"""The launcher's own options, and whether each takes a value."""
+
+
+def split_arguments(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``(the launcher's options, the command)``: the options come first, and from the first
+    other word on everything is the command's (so ``-m module`` and the script's own flags are
+    never taken for the launcher's)."""
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word in _OPTIONS:
+            i += 2 if _OPTIONS[word] else 1
+        elif word.startswith(("--processes=", "--port=")) or (word.startswith("-n") and word[2:].isdigit()):
+            i += 1
+        else:
+            break
+    return list(argv[:i]), list(argv[i:])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m synthetic.launch",
@@ -135,8 +155,10 @@ def main(argv=None) -> int:
     )
     parser.add_argument("-n", "--processes", type=int, required=True, metavar="N", help="number of processes")
     parser.add_argument("--port", type=int, default=None, help="the coordinator's port (default: a free one)")
-    parser.add_argument("command", nargs=argparse.REMAINDER, help="script.py [its arguments], or -m module [...]")
-    args = parser.parse_args(argv)
+    parser.add_argument("command", nargs="*", help="script.py [its arguments], or -m module [...]")
+    own, command = split_arguments(sys.argv[1:] if argv is None else list(argv))
+    args = parser.parse_args(own)
+    args.command = command
     if not 1 <= args.processes <= MAX_PROCESSES:
         parser.error(f"-n: allowed 1 to {MAX_PROCESSES}, got {args.processes}")
     if args.port is not None and not 1 <= args.port <= 65535:

@@ -79,6 +79,10 @@ def test_the_launcher_refuses_bad_arguments_and_shares_the_cores():
     assert {e["NPO_COORDINATOR"] for e in envs} == {"127.0.0.1:1234"}
     assert {e["NPO_DEVICES"] for e in envs} == {str(max(1, launch.cpu_cores() // 2))}
     assert launch._environments(2, 1234, base={"NPO_DEVICES": "3"})[1]["NPO_DEVICES"] == "3"  # the user's choice
+    # the command's own flags, -m included, are never taken for the launcher's
+    assert launch.split_arguments(["-n", "2", "-m", "pkg.mod", "-n", "5"]) == (["-n", "2"], ["-m", "pkg.mod", "-n", "5"])
+    assert launch.split_arguments(["-n2", "--port=9", "paper_repro.py", "--quick"]) == (
+        ["-n2", "--port=9"], ["paper_repro.py", "--quick"])
 
 
 # --------------------------------------------------------------------------- real runs
