@@ -83,21 +83,22 @@ def _collect_once_then_freeze():
     gc.freeze()
 
 
-# Seconds each test file takes alone on the 2-core development machine (``pytest -n 0
-# tests/<file>``, as it reports them), rounded. pytest-xdist hands whole files to
-# its workers (``--dist loadfile``) in the order they are collected (``--no-loadscope-reorder``,
-# pyproject.toml), so the files are collected slowest first: no long file then starts near the
-# end while the other worker idles, and the short ones fill in. A file not listed counts as
-# slow and goes first: list a new file here with its time.
+# Seconds each test file takes in the suite on the 2-core development machine (the sum of its
+# tests' ``--durations=0`` times, setup included, rounded; measured 2026-12-07). pytest-xdist
+# hands whole files to its workers (``--dist loadfile``) in the order they are collected
+# (``--no-loadscope-reorder``, pyproject.toml), so the files are collected slowest first: no long
+# file then starts near the end while the other worker idles, and the short ones fill in. A file
+# not listed counts as slow and goes first: list a new file here with its time.
 FILE_SECONDS = {
-    "test_tofu_collapse.py": 41, "test_tofu_mini.py": 35, "test_tutorial.py": 23, "test_markov.py": 13,
-    "test_devices.py": 13, "test_engine.py": 13, "test_readme.py": 11, "test_tutorial_lm.py": 10, "test_theorem2.py": 8,
-    "test_objectives.py": 8, "test_transformer.py": 8, "test_thm2.py": 6,
-    "test_section4.py": 6, "test_tofu_lm.py": 5, "test_repro.py": 5, "test_validation.py": 5, "test_symbolic.py": 4,
-    "test_figures.py": 4, "test_tofu_collapse_figures.py": 3, "test_imports.py": 3, "test_data.py": 3,
-    "test_methods.py": 3, "test_claims.py": 3, "test_models.py": 2, "test_optim.py": 2, "test_cache.py": 2,
-    "test_markov_data.py": 2, "test_tofu_eval.py": 1, "test_store.py": 1, "test_tofu_data.py": 1, "test_layout.py": 3,
-    "test_docs.py": 12, "test_tofu_ablation.py": 2, "test_memory.py": 1, "test_compile_cache.py": 7,
+    "test_distributed.py": 45, "test_notebook.py": 44, "test_tofu_collapse.py": 40, "test_tutorial.py": 29,
+    "test_markov.py": 28, "test_repro.py": 28, "test_tofu_mini.py": 20, "test_devices.py": 18, "test_readme.py": 17,
+    "test_engine.py": 11, "test_tofu_lm.py": 10, "test_docs.py": 9, "test_tutorial_lm.py": 9, "test_figures.py": 7,
+    "test_objectives.py": 7, "test_theorem2.py": 7, "test_compile_cache.py": 6, "test_transformer.py": 6,
+    "test_imports.py": 4, "test_section4.py": 4, "test_thm2.py": 4, "test_tutorial_race.py": 4,
+    "test_validation.py": 4, "test_memory.py": 3, "test_symbolic.py": 3, "test_tofu_collapse_figures.py": 3,
+    "test_data.py": 2, "test_methods.py": 2, "test_cache.py": 1, "test_claims.py": 1, "test_layout.py": 1,
+    "test_markov_data.py": 1, "test_models.py": 1, "test_optim.py": 1, "test_store.py": 1,
+    "test_tofu_ablation.py": 1, "test_tofu_data.py": 1, "test_tofu_eval.py": 1,
 }  # fmt: skip
 
 
