@@ -52,7 +52,7 @@ from synthetic.experiment import Experiment, is_cached, run_cached, seeds_of, wi
 from synthetic.memory import peak_mb, release, reset_peak
 from synthetic.registry import experiments
 from synthetic.report import headline, render_report, verdict_counts
-from synthetic.store import COMMIT_LOCK, PENDING_WRITES, atomic_write_files, write_problem
+from synthetic.store import COMMIT_LOCK, PENDING_WRITES, atomic_write_files, one_line, write_problem
 from theory.claims import KINDS, Claim
 
 DEFAULT_SEEDS = 5
@@ -176,7 +176,7 @@ def run_experiment(exp: Experiment, config: dict, out: Path, progress: Progress)
             try:
                 record["figures"] += [str(p.relative_to(out)) for p in save_figure(fig, out / "figures", fig_name)]
             except OSError as err:  # a full disk: the claims stand, the figure is missing
-                record["unsaved"].append(f"figure {fig_name} not written: {_one_line(err)}")
+                record["unsaved"].append(f"figure {fig_name} not written: {one_line(err)}")
                 progress(record["unsaved"][-1])
     except Exception as e:  # report, keep going with the other experiments
         record["errors"].append(f"{type(e).__name__}: {e}")
@@ -328,7 +328,7 @@ def _finish(records: list[dict], args: argparse.Namespace, out: Path, machine: s
                             out / "report.md": report})
         RESULTS_WRITTEN.set()
     except OSError as err:  # a disk filled during the run: the verdicts still reach the console
-        not_written = _one_line(err)
+        not_written = one_line(err)
     else:
         not_written = None
 
@@ -352,9 +352,6 @@ def _finish(records: list[dict], args: argparse.Namespace, out: Path, machine: s
         print(f"errors in: {', '.join(errored)}", file=sys.stderr)
     return 1 if errored or unsaved or not_written else 0
 
-
-def _one_line(err: BaseException) -> str:
-    return " ".join(f"{type(err).__name__}: {err}".split())
 
 
 INTERRUPTED = 130

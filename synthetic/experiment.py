@@ -216,7 +216,7 @@ def run_cached(exp: Experiment, config: dict, folder: Optional[Path], progress: 
         try:
             store.save(folder, name, config, results, version=version, sources=sources)
         except OSError as err:  # a full disk: keep the computed results, say they are not cached
-            why = " ".join(f"{type(err).__name__}: {err}".split())
+            why = store.one_line(err)
             progress(f"could not cache the results ({why}); this run uses them, the next one recomputes them")
             on_unsaved(f"results not cached: {why}")
     return results, False

@@ -51,6 +51,7 @@ __all__ = [
     "code_fingerprint",
     "code_sources",
     "numeric_mode",
+    "one_line",
     "is_project_module",
     "explain_miss",
     "fingerprint_files",
@@ -577,7 +578,8 @@ def prune_superseded(folder: Path, name: str, config: dict, version: Any) -> lis
     return removed
 
 
-def _one_line(err: BaseException) -> str:
+def one_line(err: BaseException) -> str:
+    """``"Type: message"`` of ``err`` on one line (for a log or a report cell)."""
     return " ".join(f"{type(err).__name__}: {err}".split())
 
 
@@ -616,7 +618,7 @@ def _verify(npz: Path, meta: Path, name: str, config: Any, version: Any):
     try:
         record = json.loads(meta.read_bytes())
     except (OSError, ValueError, RecursionError) as err:
-        return bad(meta, f"unreadable JSON: {_one_line(err)}")
+        return bad(meta, f"unreadable JSON: {one_line(err)}")
     problem = _check_record(record)
     if problem is not None:
         return bad(meta, f"unexpected content: {problem}")
@@ -634,7 +636,7 @@ def _verify(npz: Path, meta: Path, name: str, config: Any, version: Any):
     try:
         data = npz.read_bytes()
     except OSError as err:
-        return bad(npz, f"unreadable: {_one_line(err)}")
+        return bad(npz, f"unreadable: {one_line(err)}")
     if hashlib.sha256(data).hexdigest() != record["sha256"]:
         return bad(npz, "checksum mismatch: the file changed after it was written")
 
@@ -643,7 +645,7 @@ def _verify(npz: Path, meta: Path, name: str, config: Any, version: Any):
         with np.load(io.BytesIO(data), allow_pickle=False) as f:
             arrays = {k: np.asarray(f[k]) for k in f.files}
     except Exception as err:  # noqa: BLE001 - any failure to read means "do not reuse"
-        return bad(npz, f"np.load failed: {_one_line(err)}")
+        return bad(npz, f"np.load failed: {one_line(err)}")
 
     described = record["arrays"]
     if sorted(arrays) != sorted(described):
@@ -686,7 +688,7 @@ def load(
     try:
         result = _verify(npz, meta, name, config, version)
     except Exception as err:  # noqa: BLE001 - a damaged cache must never crash a run
-        result = f"cache entry {meta} could not be checked ({_one_line(err)}); recomputing"
+        result = f"cache entry {meta} could not be checked ({one_line(err)}); recomputing"
     if isinstance(result, str):
         if on_problem is not None:
             on_problem(result)
@@ -765,7 +767,7 @@ def load_or_fit(folder: Optional[Path], name: str, config: dict, fit, like, *, v
             try:
                 save(folder, name, config, arrays, version=version)
             except OSError as err:
-                on_problem(f"{name}: could not save the model ({_one_line(err)}); it is used, and fitted again next time")
+                on_problem(f"{name}: could not save the model ({one_line(err)}); it is used, and fitted again next time")
         return {**arrays, "_fitted": np.asarray(True)}
 
     got = distributed.from_writer(on_writer)

@@ -54,19 +54,13 @@ def _is_real(dtype) -> bool:
     return bool(jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating))
 
 
-def _numbers(value, name: str, allowed: str) -> np.ndarray:
-    """A concrete ``value`` as float64 numpy; ``ValueError`` unless it holds real numbers (strings,
-    booleans and objects are refused, never converted: ``"2"`` is not the number 2)."""
-    if not _is_real(_dtype_of(value, name, allowed)):
-        raise ValueError(f"{name} must be {allowed}, got {_shown(value)}")
-    return np.asarray(value, dtype=np.float64)
-
-
 def as_real_numpy(value, name: str, allowed: str = "an array of numbers") -> np.ndarray:
     """A concrete ``value`` as a float64 numpy array; ``ValueError`` naming ``name`` unless it
     holds real numbers (strings, booleans, complex numbers and objects are refused, never
     converted: ``"2"`` is not the number 2)."""
-    return _numbers(value, name, allowed)
+    if not _is_real(_dtype_of(value, name, allowed)):
+        raise ValueError(f"{name} must be {allowed}, got {_shown(value)}")
+    return np.asarray(value, dtype=np.float64)
 
 
 def check_positive(value, name: str) -> None:
@@ -76,7 +70,7 @@ def check_positive(value, name: str) -> None:
     cannot be inspected and are let through; the public entry points validate before tracing.
     """
     if _is_concrete(value):
-        v = _numbers(value, name, "a finite number > 0")
+        v = as_real_numpy(value, name, "a finite number > 0")
         if not np.all(np.isfinite(v) & (v > 0)):
             raise ValueError(f"{name} must be a finite number > 0, got {_shown(value)}")
 
@@ -84,7 +78,7 @@ def check_positive(value, name: str) -> None:
 def check_nonnegative(value, name: str) -> None:
     """Raise ``ValueError`` unless every entry of a concrete ``value`` is a finite number >= 0."""
     if _is_concrete(value):
-        v = _numbers(value, name, "a finite number >= 0")
+        v = as_real_numpy(value, name, "a finite number >= 0")
         if not np.all(np.isfinite(v) & (v >= 0)):
             raise ValueError(f"{name} must be a finite number >= 0, got {_shown(value)}")
 
@@ -94,7 +88,7 @@ def check_finite(value, name: str) -> None:
     (no NaN, no infinity; strings and booleans refused)."""
     if _is_concrete(value):
         allowed = "finite (numbers, no NaN or infinity)"
-        v = _numbers(value, name, allowed)
+        v = as_real_numpy(value, name, allowed)
         if not np.all(np.isfinite(v)):
             bad = np.flatnonzero(~np.isfinite(v))
             raise ValueError(f"{name} must be {allowed}, got {v.ravel()[bad[0]]} at flat index {bad[0]} "
@@ -142,7 +136,7 @@ def as_float_vector(values, name: str, n=None, per: str = "setting") -> np.ndarr
     ``ValueError`` naming ``name`` unless it holds real numbers (not strings or booleans) in at
     most one dimension and, when ``n`` is given, exactly ``n`` of them (one per ``per``).
     """
-    v = np.atleast_1d(_numbers(values, name, f"a number or a 1-D sequence of numbers (one per {per})"))
+    v = np.atleast_1d(as_real_numpy(values, name, f"a number or a 1-D sequence of numbers (one per {per})"))
     if v.ndim != 1:
         raise ValueError(f"{name} must be a number or a 1-D sequence (one per {per}), got shape {v.shape}")
     if n is not None and v.shape[0] != n:

@@ -367,8 +367,7 @@ def _unlearn_in_turn(providers, stacked, need, optimizer, params, data, schedule
     runs = _repeat_last(runs, pad)
     runs["turn"] = jnp.asarray(np.arange(n_runs + pad) % per_device, jnp.int32)
     runs = jax.device_put(runs, NamedSharding(mesh, P("runs")))
-    run_seeds = np.asarray(seed_list)[np.concatenate([seed_of, np.repeat(seed_of[-1:], pad)])]
-    runs["key"] = _keys(run_seeds, NamedSharding(mesh, P("runs")))
+    runs["key"] = _keys(_repeat_last(np.asarray(seed_list)[seed_of], pad), NamedSharding(mesh, P("runs")))
     params, data, context = (jax.device_put(t, NamedSharding(mesh, P())) for t in (params, data, context))
     steps = schedule.array()
     intervals = jnp.asarray(np.stack([np.concatenate([[0], steps[:-1]]), steps], axis=1), jnp.int32)
